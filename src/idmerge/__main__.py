@@ -1,0 +1,3 @@
+from idmerge.cli.main import cli
+
+cli(prog_name="idmerge")

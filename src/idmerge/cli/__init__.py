@@ -1,0 +1,1 @@
+"""The ``idmerge`` command: a thin layer, every command one library call."""

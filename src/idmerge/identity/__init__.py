@@ -1,0 +1,26 @@
+"""The identity engine: the rules of every identity mode, pure and in memory.
+
+It imports nothing from storage, HTTP or the clock. ``engine.py`` holds what all
+modes share (dedup, the explain history, replay and split); one module per mode
+holds that mode's rules in its docstring and code.
+"""
+
+from idmerge.identity.engine import Explanation, IdentityEngine, split_entry
+from idmerge.identity.model import Event, LogEntry, Mode, Op, Outcome, Reason, Step
+from idmerge.identity.policy import DEFAULT_JUNK_IDS, DEVICE_PREFIX, Policy
+
+__all__ = [
+    "DEFAULT_JUNK_IDS",
+    "DEVICE_PREFIX",
+    "Event",
+    "Explanation",
+    "IdentityEngine",
+    "LogEntry",
+    "Mode",
+    "Op",
+    "Outcome",
+    "Policy",
+    "Reason",
+    "Step",
+    "split_entry",
+]

@@ -1,0 +1,114 @@
+"""Disjoint sets of ids with constant-time resolution.
+
+An id that never took part in a link or merge is absent: it is a cluster of one and
+resolves to itself. Every id that did maps straight to its :class:`Cluster`, so
+``resolve`` is one dictionary look-up; a union relabels the smaller side only.
+Unlike a textbook union-find, the id a cluster resolves to is chosen by the caller
+(the modes have rules for it), not by which side happened to be larger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from idmerge.identity.model import LogEntry
+
+
+class Cluster:
+    """The ids that are one user, and the log entries that joined them."""
+
+    __slots__ = ("history", "identified", "ids", "merges", "resolved")
+
+    def __init__(self, first: str) -> None:
+        self.ids: list[str] = [first]
+        self.resolved = first
+        self.merges = 0  # how many unions of two multi-id clusters built it (cdp)
+        self.identified = False  # holds an id used as $identified_id (original)
+        self.history: list[LogEntry] = []  # the linked/merged entries that built it
+
+
+class Clusters:
+    """Every id's cluster, plus the set of ids whose resolved id changed lately."""
+
+    __slots__ = ("_of", "changed")
+
+    def __init__(self) -> None:
+        self._of: dict[str, Cluster] = {}
+        #: ids whose resolved id may have changed since the caller last drained it
+        self.changed: dict[str, Cluster] = {}
+
+    def get(self, distinct_id: str) -> Cluster | None:
+        return self._of.get(distinct_id)
+
+    def resolve(self, distinct_id: str) -> str:
+        cluster = self._of.get(distinct_id)
+        return distinct_id if cluster is None else cluster.resolved
+
+    def size(self, distinct_id: str) -> int:
+        cluster = self._of.get(distinct_id)
+        return 1 if cluster is None else len(cluster.ids)
+
+    def members(self, distinct_id: str) -> list[str]:
+        cluster = self._of.get(distinct_id)
+        return [distinct_id] if cluster is None else list(cluster.ids)
+
+    def together(self, a: str, b: str) -> bool:
+        if a == b:
+            return True
+        cluster = self._of.get(a)
+        return cluster is not None and cluster is self._of.get(b)
+
+    def _own(self, distinct_id: str) -> Cluster:
+        cluster = self._of.get(distinct_id)
+        if cluster is None:
+            cluster = self._of[distinct_id] = Cluster(distinct_id)
+        return cluster
+
+    def attach(self, keep: str, newcomer: str) -> Cluster:
+        """Add ``newcomer``, a cluster of one, to ``keep``'s cluster."""
+        cluster = self._own(keep)
+        cluster.ids.append(newcomer)
+        self._of[newcomer] = cluster
+        self.changed[newcomer] = cluster
+        return cluster
+
+    def union(self, keep: str, other: str, *, counts: bool = True) -> Cluster:
+        """Join ``other``'s cluster to ``keep``'s; the result resolves as ``keep``'s did.
+
+        ``counts`` says whether the union counts toward the cluster's merge limit.
+        """
+        a = self._own(keep)
+        b = self._own(other)
+        if a is b:
+            return a
+        resolved = a.resolved
+        big, small = (a, b) if len(a.ids) >= len(b.ids) else (b, a)
+        of, changed = self._of, self.changed
+        for distinct_id in small.ids:
+            of[distinct_id] = big
+            changed[distinct_id] = big
+        if big.resolved != resolved:
+            for distinct_id in big.ids:
+                changed[distinct_id] = big
+            big.resolved = resolved
+        big.ids.extend(small.ids)
+        big.history.extend(small.history)
+        big.merges = a.merges + b.merges + (1 if counts else 0)
+        big.identified = a.identified or b.identified
+        return big
+
+    def drain_changes(self) -> list[tuple[str, str]]:
+        """``(id, resolved id)`` for every id whose resolved id may have changed."""
+        rows = [(distinct_id, c.resolved) for distinct_id, c in self.changed.items()]
+        self.changed = {}
+        return rows
+
+    def mapping(self) -> Iterator[tuple[str, str]]:
+        """``(id, resolved id)`` for every id that resolves to another id."""
+        for distinct_id, cluster in self._of.items():
+            if cluster.resolved != distinct_id:
+                yield distinct_id, cluster.resolved
+
+    def __len__(self) -> int:
+        """How many ids belong to a cluster of more than one."""
+        return len(self._of)

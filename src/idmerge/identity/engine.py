@@ -1,0 +1,250 @@
+"""The identity engine of one project: events in, outcomes and identity changes out.
+
+Pure: no I/O, no clock, no globals. The caller numbers the events (the ingestion
+sequence), stores what :meth:`IdentityEngine.apply` returns, and persists the log
+entries; :meth:`IdentityEngine.replay` rebuilds the same engine from that log.
+
+Every identity event that reaches a mode's rules is logged, ``noop`` included: a
+``noop`` changes nothing now, but after a split it may be the event that links two
+ids, so that undoing an event gives exactly what a log without it would give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from idmerge.identity.cdp import CdpRules
+from idmerge.identity.clusters import Clusters
+from idmerge.identity.legacy import LegacyRules
+from idmerge.identity.model import (
+    NO_ANNOTATIONS,
+    SPLIT_OPS,
+    Event,
+    LogEntry,
+    Mode,
+    Op,
+    Outcome,
+    Reading,
+    Reason,
+    Step,
+)
+from idmerge.identity.original import OriginalRules
+from idmerge.identity.policy import Policy
+from idmerge.identity.simplified import SimplifiedRules
+
+
+class Rules(Protocol):
+    """One identity mode: reads events, and decides identity operations on its clusters."""
+
+    failure_property: str
+    describes_failures: bool
+
+    def read(self, event: Event) -> Reading: ...
+
+    def decide(self, op: Op, ids: tuple[str, ...]) -> tuple[Outcome, Reason | None]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why an id resolves the way it does."""
+
+    distinct_id: str
+    resolved_distinct_id: str
+    cluster: list[str]
+    history: list[LogEntry]
+
+
+def _rules(policy: Policy, clusters: Clusters, seen: Iterable[str]) -> Rules:
+    if policy.mode is Mode.SIMPLIFIED:
+        return SimplifiedRules(policy, clusters)
+    if policy.mode is Mode.ORIGINAL:
+        return OriginalRules(policy, clusters)
+    if policy.mode is Mode.LEGACY:
+        return LegacyRules(policy, clusters)
+    return CdpRules(policy, clusters, seen)
+
+
+class IdentityEngine:
+    """Clusters, the explain history and the delivered-event set of one project."""
+
+    def __init__(self, policy: Policy, *, seen_ids: Iterable[str] = ()) -> None:
+        """``seen_ids``: ids events were already stored under (``cdp`` needs them)."""
+        self.policy = policy
+        self.clusters = Clusters()
+        self._rules = _rules(policy, self.clusters, seen_ids)
+        self._delivered: set[tuple[str, str]] = set()
+        # refused, ignored, undone and split entries, by every id they name
+        self._notes: dict[str, list[LogEntry]] = {}
+
+    # -- ingestion ---------------------------------------------------------------
+
+    def apply(self, event: Event, seq: int) -> Step:
+        """Apply one event, numbered ``seq`` in the project's ingestion order."""
+        reading = self._rules.read(event)
+        op = reading.op
+        if op is None:
+            return Step(reading.distinct_id, reading.annotations, None)
+        insert_id = event.insert_id
+        if insert_id is not None:
+            key = (event.name, insert_id)
+            if key in self._delivered:
+                return Step(reading.distinct_id, reading.annotations, None)
+            self._delivered.add(key)
+        if op is Op.NONE:
+            outcome, reason = reading.outcome or Outcome.IGNORED, reading.reason
+        else:
+            outcome, reason = self._rules.decide(op, reading.ids)
+        entry = LogEntry(seq, op, reading.ids, outcome, reason, event.name, insert_id, event.time)
+        self._remember(entry)
+        annotations = reading.annotations
+        if outcome is Outcome.REFUSED and reason is not None:
+            annotations = {**annotations, self._rules.failure_property: reason.value}
+            if self._rules.describes_failures:
+                annotations["$failure_description"] = reason.description
+        return Step(reading.distinct_id, annotations, entry)
+
+    def _remember(self, entry: LogEntry) -> None:
+        outcome = entry.outcome
+        if outcome is Outcome.LINKED or outcome is Outcome.MERGED:
+            cluster = self.clusters.get(entry.ids[0])
+            assert cluster is not None  # a link or merge always leaves a cluster
+            cluster.history.append(entry)
+        elif outcome is not Outcome.NOOP:
+            notes = self._notes
+            for distinct_id in entry.ids:
+                notes.setdefault(distinct_id, []).append(entry)
+
+    # -- reading -----------------------------------------------------------------
+
+    def resolve(self, distinct_id: str) -> str:
+        return self.clusters.resolve(distinct_id)
+
+    def cluster(self, distinct_id: str) -> list[str]:
+        """Every id of ``distinct_id``'s cluster, its resolved id first."""
+        members = self.clusters.members(distinct_id)
+        resolved = self.clusters.resolve(distinct_id)
+        return [resolved, *sorted(x for x in members if x != resolved)]
+
+    def explain(self, distinct_id: str) -> Explanation:
+        """The cluster of ``distinct_id`` and every outcome that touched one of its ids.
+
+        ``noop`` outcomes are left out: they are numerous and changed nothing.
+        """
+        members = self.cluster(distinct_id)
+        found: dict[int, LogEntry] = {}
+        cluster = self.clusters.get(distinct_id)
+        if cluster is not None:
+            for entry in cluster.history:
+                found[entry.seq] = entry
+        for member in members:
+            for entry in self._notes.get(member, ()):
+                found[entry.seq] = entry
+        history = [found[seq] for seq in sorted(found)]
+        return Explanation(distinct_id, members[0], members, history)
+
+    def mapping(self) -> Iterator[tuple[str, str]]:
+        """``(id, resolved id)`` for every id that resolves to another id."""
+        return self.clusters.mapping()
+
+    def drain_changes(self) -> list[tuple[str, str]]:
+        """``(id, resolved id)`` of the ids whose resolution changed since the last call."""
+        return self.clusters.drain_changes()
+
+    @property
+    def seen_ids(self) -> set[str]:
+        """Ids events were stored under, as far as the mode tracks them (``cdp``)."""
+        return self._rules.seen if isinstance(self._rules, CdpRules) else set()
+
+    # -- rebuilding --------------------------------------------------------------
+
+    @classmethod
+    def replay(
+        cls, policy: Policy, log: Iterable[LogEntry], *, seen_ids: Iterable[str] = ()
+    ) -> IdentityEngine:
+        """Rebuild an engine from a project's identity log, in sequence order.
+
+        Split entries take effect over the whole log: an undone event is skipped, and
+        so is every event before a detach that named the detached id. All other
+        events are decided again, so later events may now link what the undone one
+        had kept apart.
+        """
+        entries = sorted(log, key=lambda e: e.seq)
+        undone: set[int] = set()
+        detached: dict[str, int] = {}
+        for entry in entries:
+            if entry.op is Op.UNDO:
+                undone.update(entry.undoes)
+            elif entry.op is Op.DETACH:
+                detached[entry.ids[0]] = max(entry.seq, detached.get(entry.ids[0], 0))
+        engine = cls(policy, seen_ids=seen_ids)
+        decide = engine._rules.decide
+        delivered = engine._delivered
+        for entry in entries:
+            op = entry.op
+            if entry.insert_id is not None and op not in SPLIT_OPS:
+                delivered.add((entry.event, entry.insert_id))
+            if op in SPLIT_OPS:
+                pass
+            elif entry.seq in undone or (
+                detached and any(detached.get(x, -1) > entry.seq for x in entry.ids)
+            ):
+                entry = entry._replace(outcome=Outcome.UNDONE, reason=None)
+            elif op is not Op.NONE:
+                outcome, reason = decide(op, entry.ids)
+                if outcome is not entry.outcome or reason is not entry.reason:
+                    entry = entry._replace(outcome=outcome, reason=reason)
+            engine._remember(entry)
+        engine.clusters.changed = {}
+        return engine
+
+
+def split_entry(
+    log: Iterable[LogEntry],
+    engine: IdentityEngine,
+    *,
+    seq: int,
+    time: int,
+    insert_id: str | None = None,
+    event_seq: int | None = None,
+    detach: str | None = None,
+) -> LogEntry | str:
+    """The log entry that undoes one identity event or detaches one id.
+
+    Exactly one of ``insert_id``, ``event_seq`` and ``detach`` names the target.
+    Answers a sentence saying what is wrong when the target cannot be split.
+    """
+    if sum(x is not None for x in (insert_id, event_seq, detach)) != 1:
+        return "name exactly one of an insert_id, an event sequence number or an id to detach"
+    if detach is not None:
+        if engine.clusters.size(detach) == 1:
+            return f"{detach!r} is not linked to any other id"
+        return LogEntry(
+            seq, Op.DETACH, (detach,), Outcome.SPLIT, Reason.DETACH_ID, "$split", None, time
+        )
+    entries = list(log)
+    already: set[int] = set()
+    for entry in entries:
+        if entry.op is Op.UNDO:
+            already.update(entry.undoes)
+    targets = [
+        e.seq
+        for e in entries
+        if e.op not in SPLIT_OPS
+        and e.op is not Op.NONE
+        and (e.insert_id == insert_id if insert_id is not None else e.seq == event_seq)
+    ]
+    what = f"insert_id {insert_id!r}" if insert_id is not None else f"sequence number {event_seq}"
+    if not targets:
+        return f"no identity event with {what} in this project"
+    targets = [s for s in targets if s not in already]
+    if not targets:
+        return f"the identity event with {what} is undone already"
+    ids = tuple(dict.fromkeys(x for e in entries if e.seq in set(targets) for x in e.ids))
+    return LogEntry(
+        seq, Op.UNDO, ids, Outcome.SPLIT, Reason.UNDO_EVENT, "$split", None, time, tuple(targets)
+    )
+
+
+__all__ = ["NO_ANNOTATIONS", "Explanation", "IdentityEngine", "split_entry"]

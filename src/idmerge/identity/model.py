@@ -1,0 +1,168 @@
+"""The identity engine's vocabulary: what goes in, what comes out, what is logged.
+
+An ingested event enters as an :class:`Event`. The engine answers each one with a
+:class:`Step`: the id to store the event under, the properties to write onto it, and,
+for an identity event, the :class:`LogEntry` that records what it did. The identity
+log is the ordered sequence of those entries; replaying it rebuilds every cluster.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+
+class Mode(enum.StrEnum):
+    """A project's identity system, frozen once the project holds data."""
+
+    SIMPLIFIED = "simplified"
+    ORIGINAL = "original"
+    LEGACY = "legacy"
+    CDP = "cdp"
+
+
+class Outcome(enum.StrEnum):
+    """What one identity event did."""
+
+    MERGED = "merged"  # two clusters became one
+    LINKED = "linked"  # an anonymous device joined a user's cluster
+    NOOP = "noop"  # the ids were already together
+    IGNORED = "ignored"  # the mode gives this event no identity meaning
+    REFUSED = "refused"  # a rule refused the link or merge; see the reason
+    SPLIT = "split"  # an operator undid an event or detached an id
+    UNDONE = "undone"  # this event's effect was taken back by a later split
+
+
+class Reason(enum.StrEnum):
+    """Why an identity event was refused or ignored, or what a split did.
+
+    Codes spelled ``errXxx`` are Mixpanel's own and appear on stored events exactly
+    as Mixpanel writes them; the snake_case codes are idmerge's.
+    """
+
+    SAME_IDS = "errSameIDs"
+    ANON_NOT_GUID = "errAnonDistinctIdNonGUIDForm"
+    ANON_ASSIGNED_ALREADY = "errAnonDistinctIdAssignedAlready"
+    MANY_IDS = "errManyIDs"
+    ALIAS_ALREADY_EXISTS = "errAliasAlreadyExists"
+    JUNK_ID = "errJunkId"
+    MERGE_REQUIRES_IMPORT = "merge_requires_import"
+    MISSING_ID = "missing_id"
+    INVALID_ID = "invalid_id"
+    MERGE_NEEDS_TWO_IDS = "merge_needs_two_ids"
+    SIMPLIFIED_IGNORES_EVENT = "mode_simplified_ignores_event"
+    LEGACY_IGNORES_EVENT = "mode_legacy_ignores_event"
+    CDP_IGNORES_EVENT = "mode_cdp_ignores_event"
+    UNDO_EVENT = "split_undo_event"
+    DETACH_ID = "split_detach_id"
+
+    @property
+    def description(self) -> str:
+        """The reason in plain words, as written to ``$failure_description``."""
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS: dict[Reason, str] = {
+    Reason.SAME_IDS: "$anon_id and $identified_id are the same id",
+    Reason.ANON_NOT_GUID: "$anon_id did not match the expected GUID pattern",
+    Reason.ANON_ASSIGNED_ALREADY: ("the anonymous id is already merged with an identified user"),
+    Reason.MANY_IDS: "the merged cluster would exceed the project's size limit",
+    Reason.ALIAS_ALREADY_EXISTS: "this alias already points at another id",
+    Reason.JUNK_ID: "a placeholder id (such as 'undefined' or 'null') cannot be merged",
+    Reason.MERGE_REQUIRES_IMPORT: "$merge is accepted only through the authenticated /import",
+    Reason.MISSING_ID: "an id the identity event needs is missing or empty",
+    Reason.INVALID_ID: "an id is not a string, or is longer than the limit",
+    Reason.MERGE_NEEDS_TWO_IDS: "$distinct_ids must be a list of exactly two ids",
+    Reason.SIMPLIFIED_IGNORES_EVENT: (
+        "Simplified ID Merge gives $identify, $create_alias and $merge no meaning; "
+        "send $device_id and $user_id on an ordinary event instead"
+    ),
+    Reason.LEGACY_IGNORES_EVENT: "Legacy ID Management only understands $create_alias",
+    Reason.CDP_IGNORES_EVENT: "the cdp mode merges through alias, not $merge",
+    Reason.UNDO_EVENT: "an operator undid an identity event",
+    Reason.DETACH_ID: "an operator detached an id from its cluster",
+}
+
+
+class Op(enum.IntEnum):
+    """The identity operation an event asks for, as kept in the log.
+
+    ``ids`` of a log entry are ordered per operation, the side that names the known
+    user (whose resolved id survives a merge) always first:
+
+    - ``LINK``: (user id, ``$device:`` id)
+    - ``IDENTIFY``: (``$identified_id``, ``$anon_id``)
+    - ``ALIAS``: (existing ``distinct_id``, ``alias``)
+    - ``MERGE``: the two ``$distinct_ids`` in the order sent
+    - ``FOLD``: (``userId``, then each of ``previousId`` / ``$device:previousId``
+      that existed when the alias arrived)
+    - ``NONE``: whatever ids the event named; its outcome does not depend on state
+    - ``UNDO``: no ids; ``undoes`` holds the sequence numbers taken back
+    - ``DETACH``: (the detached id,)
+    """
+
+    NONE = 0
+    LINK = 1
+    IDENTIFY = 2
+    ALIAS = 3
+    MERGE = 4
+    FOLD = 5
+    UNDO = 6
+    DETACH = 7
+
+
+STATEFUL_OPS = frozenset({Op.LINK, Op.IDENTIFY, Op.ALIAS, Op.MERGE, Op.FOLD})
+SPLIT_OPS = frozenset({Op.UNDO, Op.DETACH})
+
+
+class Event(NamedTuple):
+    """An ingested event as the engine sees it (Mixpanel's shape).
+
+    Segment/Customer.io messages arrive here already translated: ``userId`` as
+    ``$user_id``, ``anonymousId`` as ``$device_id``, and an ``alias`` message as a
+    ``$create_alias`` event whose ``alias`` is the ``userId`` and whose
+    ``distinct_id`` is the ``previousId`` (the form Mixpanel's own destination sends).
+    """
+
+    name: str
+    properties: Mapping[str, Any]
+    time: int = 0  # milliseconds since the epoch, as the event says
+    insert_id: str | None = None
+    trusted: bool = False  # came through an authenticated path (/import)
+
+
+class LogEntry(NamedTuple):
+    """One identity event (or split) in the project's identity log."""
+
+    seq: int
+    op: Op
+    ids: tuple[str, ...]
+    outcome: Outcome
+    reason: Reason | None
+    event: str
+    insert_id: str | None
+    time: int
+    undoes: tuple[int, ...] = ()
+
+
+class Step(NamedTuple):
+    """The engine's answer to one event."""
+
+    distinct_id: str  # the id to store the event under
+    annotations: Mapping[str, str]  # properties ingestion writes onto the event
+    entry: LogEntry | None  # None: not an identity event, or a duplicate delivery
+
+
+class Reading(NamedTuple):
+    """What a mode reads from an event before consulting any state."""
+
+    distinct_id: str
+    annotations: Mapping[str, str]
+    op: Op | None  # None: the event has no identity meaning
+    ids: tuple[str, ...] = ()
+    outcome: Outcome | None = None  # set for op NONE: decided without state
+    reason: Reason | None = None
+
+
+NO_ANNOTATIONS: Mapping[str, str] = {}

@@ -1,0 +1,146 @@
+"""Mode ``original``: Mixpanel Original ID Merge.
+
+Three events have identity meaning; every other event is stored under the
+``distinct_id`` it was sent with.
+
+``$identify`` (``$identified_id`` and ``$anon_id``; the SDK form ``distinct_id`` and
+``$anon_distinct_id`` means the same). Checked in order, the first failure refuses:
+
+1. ``$anon_id == $identified_id``: ``errSameIDs``.
+2. ``$anon_id`` not GUID-shaped: ``errAnonDistinctIdNonGUIDForm``. GUID-shaped means,
+   after an optional ``$device:`` prefix, 32 hex digits or five ``-``-joined groups of
+   hex digits, in any case.
+3. ``$anon_id``'s cluster holds an id already used as an ``$identified_id``:
+   ``errAnonDistinctIdAssignedAlready``.
+4. the merged cluster would exceed the size limit (500 by default): ``errManyIDs``.
+
+``$create_alias`` (``alias`` and ``distinct_id``): an alias already used refuses with
+``errAliasAlreadyExists``; then the size limit. Aliases chain, many may point at one
+id, and both sides may be identified ids.
+
+``$merge`` (``$distinct_ids``, exactly two): accepted only from the authenticated
+import path (``merge_requires_import`` elsewhere); only the size limit applies.
+
+**Decisions.** Ids already in one cluster give ``noop`` (checked after the first two
+``$identify`` criteria, before the others): re-sending a link is not a failure. A
+``noop`` ``$identify`` still marks the cluster as identified, and a ``noop``
+``$create_alias`` still spends the alias, as Mixpanel records both. The merged
+cluster resolves to the resolved id of the side that names the known user (the
+``$identified_id``, the ``distinct_id`` of an alias, the first of ``$distinct_ids``).
+Junk ids are refused before any other check.
+"""
+
+from __future__ import annotations
+
+import re
+
+from idmerge.identity.clusters import Clusters
+from idmerge.identity.model import Event, Op, Outcome, Reading, Reason
+from idmerge.identity.policy import Policy
+from idmerge.identity.reading import nonempty
+
+FAILURE_PROPERTY = "$failure_reason"
+
+_GUID = re.compile(
+    r"(?:\$device:)?(?:[0-9a-f]{32}|[0-9a-f]+(?:-[0-9a-f]+){4})",
+    re.IGNORECASE,
+)
+
+
+def is_guid(distinct_id: str) -> bool:
+    """True when ``distinct_id`` looks like an SDK-generated anonymous id."""
+    return _GUID.fullmatch(distinct_id) is not None
+
+
+def read_pair(policy: Policy, distinct_id: str, op: Op, first: object, second: object) -> Reading:
+    """A two-id identity reading, or the stateless refusal of a malformed one."""
+    present = tuple(x for x in (first, second) if nonempty(x) and not policy.id_problem(x))
+    if first is None or second is None or first == "" or second == "":
+        return Reading(distinct_id, {}, Op.NONE, present, Outcome.REFUSED, Reason.MISSING_ID)
+    if policy.id_problem(first) or policy.id_problem(second):
+        return Reading(distinct_id, {}, Op.NONE, present, Outcome.REFUSED, Reason.INVALID_ID)
+    return Reading(distinct_id, {}, op, present)
+
+
+class OriginalRules:
+    """Reads and decides events under Original ID Merge."""
+
+    failure_property = FAILURE_PROPERTY
+    describes_failures = True
+
+    def __init__(self, policy: Policy, clusters: Clusters) -> None:
+        self.policy = policy
+        self.clusters = clusters
+        self.aliases: set[str] = set()
+
+    def read(self, event: Event) -> Reading:
+        props = event.properties
+        sent = props.get("distinct_id")
+        distinct_id = sent if nonempty(sent) else ""
+        name = event.name
+        if name == "$identify":
+            identified = props.get("$identified_id", sent)
+            anon = props.get("$anon_id", props.get("$anon_distinct_id"))
+            if not distinct_id and nonempty(identified):
+                distinct_id = identified
+            return read_pair(self.policy, distinct_id, Op.IDENTIFY, identified, anon)
+        if name == "$create_alias":
+            return read_pair(self.policy, distinct_id, Op.ALIAS, sent, props.get("alias"))
+        if name == "$merge":
+            return self._read_merge(event, distinct_id)
+        return Reading(distinct_id, {}, None)
+
+    def _read_merge(self, event: Event, distinct_id: str) -> Reading:
+        pair = event.properties.get("$distinct_ids")
+        policy = self.policy
+        if not isinstance(pair, list | tuple):
+            pair = ()
+        ids = tuple(x for x in pair if nonempty(x) and not policy.id_problem(x))
+        if not distinct_id and ids:
+            distinct_id = ids[0]
+        if not event.trusted:
+            reason = Reason.MERGE_REQUIRES_IMPORT
+        elif len(pair) != 2:
+            reason = Reason.MERGE_NEEDS_TWO_IDS
+        elif any(x is None or x == "" for x in pair):
+            reason = Reason.MISSING_ID
+        elif len(ids) != 2:
+            reason = Reason.INVALID_ID
+        else:
+            return Reading(distinct_id, {}, Op.MERGE, ids)
+        return Reading(distinct_id, {}, Op.NONE, ids, Outcome.REFUSED, reason)
+
+    def decide(self, op: Op, ids: tuple[str, ...]) -> tuple[Outcome, Reason | None]:
+        keep, other = ids
+        policy = self.policy
+        if policy.is_junk(keep) or policy.is_junk(other):
+            return Outcome.REFUSED, Reason.JUNK_ID
+        clusters = self.clusters
+        if op is Op.IDENTIFY:
+            if keep == other:
+                return Outcome.REFUSED, Reason.SAME_IDS
+            if not is_guid(other):
+                return Outcome.REFUSED, Reason.ANON_NOT_GUID
+            if clusters.together(keep, other):
+                clusters.union(keep, other).identified = True
+                return Outcome.NOOP, None
+            anon_cluster = clusters.get(other)
+            if anon_cluster is not None and anon_cluster.identified:
+                return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY
+        elif op is Op.ALIAS:
+            if clusters.together(keep, other):
+                self.aliases.add(other)
+                return Outcome.NOOP, None
+            if other in self.aliases:
+                return Outcome.REFUSED, Reason.ALIAS_ALREADY_EXISTS
+        elif clusters.together(keep, other):
+            return Outcome.NOOP, None
+        limit = policy.max_cluster_ids
+        if limit is not None and clusters.size(keep) + clusters.size(other) > limit:
+            return Outcome.REFUSED, Reason.MANY_IDS
+        merged = clusters.union(keep, other)
+        if op is Op.IDENTIFY:
+            merged.identified = True
+        elif op is Op.ALIAS:
+            self.aliases.add(other)
+        return Outcome.MERGED, None

@@ -1,0 +1,96 @@
+"""Per-project identity settings: the limits and the junk-id list."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from idmerge.identity.model import Mode
+
+DEVICE_PREFIX = "$device:"
+
+#: The union of the ids Mixpanel's /import, PostHog and Amplitude refuse.
+DEFAULT_JUNK_IDS: tuple[str, ...] = (
+    "anon",
+    "anonymous",
+    "guest",
+    "nil",
+    "none",
+    "null",
+    "n/a",
+    "na",
+    "undefined",
+    "unknown",
+    "distinctid",
+    "distinct_id",
+    "id",
+    "not_authenticated",
+    "email",
+    "true",
+    "false",
+    "nan",
+    "<nil>",
+    "[object object]",
+    "0",
+    "-1",
+    "[]",
+    "{}",
+    "00000000-0000-0000-0000-000000000000",
+)
+
+#: Largest cluster in ``original`` mode (Mixpanel documents 500) and in ``cdp``
+#: mode (Segment Unify's 1,000 identifiers per profile).
+DEFAULT_MAX_CLUSTER_IDS = {Mode.ORIGINAL: 500, Mode.CDP: 1000}
+#: Most merges one ``cdp`` cluster may go through (Segment Unify's 100).
+DEFAULT_MAX_MERGES = {Mode.CDP: 100}
+MAX_ID_LENGTH = 255
+
+
+def junk_set(values: Iterable[str]) -> frozenset[str]:
+    """Normalise a junk list: lower case, plus each value in single and double quotes."""
+    out: set[str] = set()
+    for value in values:
+        v = value.strip().lower()
+        out.update((v, f"'{v}'", f'"{v}"'))
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The rules' parameters for one project."""
+
+    mode: Mode
+    max_cluster_ids: int | None = None
+    max_merges: int | None = None
+    junk_ids: frozenset[str] = field(default_factory=lambda: junk_set(DEFAULT_JUNK_IDS))
+    max_id_length: int = MAX_ID_LENGTH
+
+    @classmethod
+    def for_mode(
+        cls,
+        mode: Mode,
+        *,
+        max_cluster_ids: int | None = None,
+        max_merges: int | None = None,
+        junk_ids: Iterable[str] | None = None,
+    ) -> Policy:
+        """The documented defaults for ``mode``, with any limit overridden."""
+        return cls(
+            mode=mode,
+            max_cluster_ids=(
+                DEFAULT_MAX_CLUSTER_IDS.get(mode) if max_cluster_ids is None else max_cluster_ids
+            ),
+            max_merges=DEFAULT_MAX_MERGES.get(mode) if max_merges is None else max_merges,
+            junk_ids=junk_set(DEFAULT_JUNK_IDS if junk_ids is None else junk_ids),
+        )
+
+    def is_junk(self, distinct_id: str) -> bool:
+        """True for an empty, blank or placeholder id (a ``$device:`` prefix is ignored)."""
+        if distinct_id.startswith(DEVICE_PREFIX):
+            distinct_id = distinct_id[len(DEVICE_PREFIX) :]
+        stripped = distinct_id.strip()
+        return not stripped or stripped.lower() in self.junk_ids
+
+    def id_problem(self, value: object) -> bool:
+        """True when ``value`` cannot be an id at all: not a string, or too long."""
+        return type(value) is not str or len(value) > self.max_id_length

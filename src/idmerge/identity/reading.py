@@ -1,0 +1,31 @@
+"""Reading ids out of event properties, shared by the modes."""
+
+from __future__ import annotations
+
+from typing import Any, TypeGuard
+
+from idmerge.identity.model import Event
+
+#: The event names Mixpanel gives identity meaning in Original ID Merge.
+MIXPANEL_IDENTITY_EVENTS = frozenset({"$identify", "$create_alias", "$merge"})
+
+
+def nonempty(value: Any) -> TypeGuard[str]:
+    return type(value) is str and value != ""
+
+
+def named_ids(event: Event, distinct_id: str) -> tuple[str, ...]:
+    """Every string id an identity-looking event names, for the explain history."""
+    props = event.properties
+    found: list[str] = [distinct_id] if distinct_id else []
+    for key in ("$identified_id", "$anon_id", "$anon_distinct_id", "alias", "$user_id"):
+        value = props.get(key)
+        if nonempty(value) and value not in found:
+            found.append(value)
+    pair = props.get("$distinct_ids")
+    if isinstance(pair, list | tuple):
+        found.extend(v for v in pair if nonempty(v) and v not in found)
+    device = props.get("$device_id")
+    if nonempty(device) and "$device:" + device not in found:
+        found.append("$device:" + device)
+    return tuple(found)

@@ -1,0 +1,100 @@
+"""Mode ``simplified``: Mixpanel Simplified ID Merge.
+
+Only ``$device_id`` (anonymous) and ``$user_id`` (identified) mean anything.
+
+Stored distinct_id, in this order:
+
+1. ``$user_id`` present: ``$user_id`` (whatever ``distinct_id`` was sent).
+2. else ``$device_id`` present: ``"$device:" + $device_id``.
+3. else ``distinct_id`` as sent; ``$device:X`` sets ``$device_id = X`` on the event,
+   anything else sets ``$user_id``.
+
+Linking: the first event carrying both ``$device_id`` D and ``$user_id`` U links
+``$device:D`` into U's cluster (``linked``). A device links to one user for ever: a
+later event pairing D with another user is stored under that user, links nothing,
+and gets ``$identity_failure_reason = errAnonDistinctIdAssignedAlready``. A user may
+have any number of devices; two ``$user_id``s never merge; a cluster resolves to its
+``$user_id``. Junk ids never link (``errJunkId``).
+
+Events named ``$identify``, ``$create_alias`` and ``$merge`` have no identity meaning
+here even when they carry both properties: they are stored as ordinary events and
+logged as ``ignored`` (``mode_simplified_ignores_event``), so that "why did my alias
+do nothing" has an answer.
+"""
+
+from __future__ import annotations
+
+from idmerge.identity.clusters import Clusters
+from idmerge.identity.model import (
+    NO_ANNOTATIONS,
+    Event,
+    Op,
+    Outcome,
+    Reading,
+    Reason,
+)
+from idmerge.identity.policy import DEVICE_PREFIX, Policy
+from idmerge.identity.reading import MIXPANEL_IDENTITY_EVENTS, named_ids, nonempty
+
+FAILURE_PROPERTY = "$identity_failure_reason"
+
+
+class SimplifiedRules:
+    """Reads and decides events under Simplified ID Merge."""
+
+    failure_property = FAILURE_PROPERTY
+    describes_failures = False
+
+    def __init__(self, policy: Policy, clusters: Clusters) -> None:
+        self.policy = policy
+        self.clusters = clusters
+
+    def read(self, event: Event) -> Reading:
+        props = event.properties
+        user = props.get("$user_id")
+        device = props.get("$device_id")
+        annotations = NO_ANNOTATIONS
+        if nonempty(user):
+            distinct_id: str = user
+        elif nonempty(device):
+            distinct_id = DEVICE_PREFIX + device
+        else:
+            sent = props.get("distinct_id")
+            distinct_id = sent if nonempty(sent) else ""
+            if distinct_id.startswith(DEVICE_PREFIX):
+                annotations = {"$device_id": distinct_id[len(DEVICE_PREFIX) :]}
+            elif distinct_id:
+                annotations = {"$user_id": distinct_id}
+
+        if event.name in MIXPANEL_IDENTITY_EVENTS:
+            return Reading(
+                distinct_id,
+                annotations,
+                Op.NONE,
+                named_ids(event, distinct_id),
+                Outcome.IGNORED,
+                Reason.SIMPLIFIED_IGNORES_EVENT,
+            )
+        if user is None or device is None:
+            return Reading(distinct_id, annotations, None)
+        policy = self.policy
+        if policy.id_problem(user) or policy.id_problem(device):
+            ids = tuple(x for x in (user, device) if not policy.id_problem(x))
+            return Reading(
+                distinct_id, annotations, Op.NONE, ids, Outcome.REFUSED, Reason.INVALID_ID
+            )
+        return Reading(distinct_id, annotations, Op.LINK, (user, DEVICE_PREFIX + device))
+
+    def decide(self, op: Op, ids: tuple[str, ...]) -> tuple[Outcome, Reason | None]:
+        user, device = ids
+        policy = self.policy
+        if policy.is_junk(user) or policy.is_junk(device):
+            return Outcome.REFUSED, Reason.JUNK_ID
+        clusters = self.clusters
+        owner = clusters.get(device)
+        if owner is not None:
+            if owner is clusters.get(user):
+                return Outcome.NOOP, None
+            return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY
+        clusters.attach(user, device)
+        return Outcome.LINKED, None

@@ -1,0 +1,118 @@
+"""One project's write path: number the events, apply the identity engine, commit.
+
+The engine's state advances in memory as events are applied; the batch's events,
+identity-log entries and mapping changes are then committed in one transaction. If
+the commit fails, the engine is rebuilt from the store, so memory never runs ahead
+of what is durable.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from idmerge.errors import SplitRefused
+from idmerge.identity import Event, IdentityEngine, LogEntry, Mode, Step, split_entry
+from idmerge.projects import Project
+from idmerge.storage.base import Store, StoredEvent, WriteBatch
+
+#: Properties that identify the sender, not the event; never stored.
+_NOT_STORED = frozenset({"token"})
+
+
+def load_engine(store: Store, project: Project) -> IdentityEngine:
+    """Rebuild a project's identity engine from its stored identity log."""
+    seen = store.distinct_ids(project.id) if project.mode is Mode.CDP else ()
+    return IdentityEngine.replay(project.policy(), store.read_log(project.id), seen_ids=seen)
+
+
+@dataclass(frozen=True, slots=True)
+class SplitResult:
+    entry: LogEntry  # the split as recorded in the identity log
+    clusters: dict[str, list[str]]  # every affected id -> its cluster after the split
+
+
+class ProjectWriter:
+    """The single writer of one project: owns its identity engine and sequence."""
+
+    def __init__(self, store: Store, project: Project) -> None:
+        self.store = store
+        self.project = project
+        self._reload()
+
+    def _reload(self) -> None:
+        self.engine = load_engine(self.store, self.project)
+        self._next_seq = self.store.last_seq(self.project.id) + 1
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next event (or split) will get."""
+        return self._next_seq
+
+    def ingest(self, events: Sequence[Event], *, received_at: int) -> list[Step]:
+        """Apply and durably store ``events``, in order; answer each one's step."""
+        engine = self.engine
+        steps: list[Step] = []
+        stored: list[StoredEvent] = []
+        log: list[LogEntry] = []
+        seq = self._next_seq
+        for event in events:
+            step = engine.apply(event, seq)
+            properties = {k: v for k, v in event.properties.items() if k not in _NOT_STORED}
+            properties.update(step.annotations)
+            stored.append(
+                StoredEvent(
+                    seq,
+                    event.name,
+                    step.distinct_id,
+                    event.time,
+                    event.insert_id,
+                    json.dumps(properties, ensure_ascii=False, separators=(",", ":")),
+                    received_at,
+                )
+            )
+            if step.entry is not None:
+                log.append(step.entry)
+            steps.append(step)
+            seq += 1
+        self._commit(WriteBatch(stored, log, engine.drain_changes()))
+        self._next_seq = seq
+        return steps
+
+    def split(
+        self,
+        *,
+        time: int,
+        insert_id: str | None = None,
+        event_seq: int | None = None,
+        detach: str | None = None,
+    ) -> SplitResult:
+        """Undo one identity event, or detach one id, and rebuild every cluster."""
+        log = list(self.store.read_log(self.project.id))
+        entry = split_entry(
+            log,
+            self.engine,
+            seq=self._next_seq,
+            time=time,
+            insert_id=insert_id,
+            event_seq=event_seq,
+            detach=detach,
+        )
+        if isinstance(entry, str):
+            raise SplitRefused(entry)
+        affected = {x for distinct_id in entry.ids for x in self.engine.cluster(distinct_id)}
+        rebuilt = IdentityEngine.replay(
+            self.project.policy(), [*log, entry], seen_ids=self.engine.seen_ids
+        )
+        self._commit(WriteBatch(log=[entry], mapping=list(rebuilt.mapping()), replace_mapping=True))
+        self.engine = rebuilt
+        self._next_seq += 1
+        return SplitResult(entry, {x: rebuilt.cluster(x) for x in sorted(affected)})
+
+    def _commit(self, batch: WriteBatch) -> None:
+        try:
+            self.store.commit(self.project.id, batch)
+        except BaseException:
+            self._reload()
+            raise
