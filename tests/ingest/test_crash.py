@@ -29,7 +29,7 @@ project = create_project(store, "app", Mode.ORIGINAL, now=0)
 writer = ProjectWriter(store, project)
 events = mixed_stream(Mode.ORIGINAL, 200_000, seed=9, users=2000)
 for start in range(0, len(events), 100):
-    steps = writer.ingest(events[start:start + 100], received_at=0)
+    writer.ingest(events[start:start + 100], received_at=0)
     print(writer.next_seq - 1, flush=True)  # acknowledged up to this sequence number
 """
 

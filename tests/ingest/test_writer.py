@@ -120,8 +120,8 @@ def test_failed_batch_leaves_memory_and_disk_agreeing(tmp_path: Path) -> None:
     assert writer.engine.resolve("$device:D2") == "$device:D2"
     assert writer.engine.resolve("$device:D1") == "U1"
     assert [e.seq for e in store.read_events(1)] == [0]
-    step = writer.ingest([Event("v", {"$device_id": "D3"}, T0)], received_at=T0)
-    assert step[0].distinct_id == "$device:D3"
+    applied = writer.ingest([Event("v", {"$device_id": "D3"}, T0)], received_at=T0)
+    assert applied.distinct_ids == ["$device:D3"]
     assert [e.seq for e in store.read_events(1)] == [0, 1]
     store.close()
 
@@ -133,9 +133,10 @@ def test_duplicate_after_restart_changes_nothing(tmp_path: Path) -> None:
     writer.ingest([alias], received_at=T0)
     store.close()
     store, writer = writer_for(tmp_path, Mode.ORIGINAL)
-    (step,) = writer.ingest([alias], received_at=T0)
-    assert step.entry is None
-    assert "$failure_reason" not in step.annotations
+    applied = writer.ingest([alias], received_at=T0)
+    assert applied.entries == []
+    assert applied.outcomes == [Outcome.NOOP]
+    assert "$failure_reason" not in applied.annotations[0]
     assert [h.outcome for h in writer.engine.explain("A").history] == [Outcome.MERGED]
     assert len(list(store.read_events(1))) == 2  # storage keeps both deliveries
     store.close()
@@ -161,8 +162,8 @@ def test_split_is_durable_and_explained(tmp_path: Path) -> None:
     assert writer.engine.resolve("U4") == "U3"
     outcomes = [h.outcome for h in writer.engine.explain("U1").history]
     assert outcomes == [Outcome.UNDONE, Outcome.SPLIT]
-    (step,) = writer.ingest([Event("view", {"distinct_id": "U2"}, T0 + 20)], received_at=T0)
-    assert step.distinct_id == "U2"
+    applied = writer.ingest([Event("view", {"distinct_id": "U2"}, T0 + 20)], received_at=T0)
+    assert applied.distinct_ids == ["U2"]
     assert [e.seq for e in store.read_events(1)][-1] > result.entry.seq
     store.close()
 

@@ -5,13 +5,14 @@ modes share (dedup, the explain history, replay and split); one module per mode
 holds that mode's rules in its docstring and code.
 """
 
-from idmerge.identity.engine import Explanation, IdentityEngine, split_entry
+from idmerge.identity.engine import Applied, Explanation, IdentityEngine, split_entry
 from idmerge.identity.model import Event, LogEntry, Mode, Op, Outcome, Reason, Step
 from idmerge.identity.policy import DEFAULT_JUNK_IDS, DEVICE_PREFIX, Policy
 
 __all__ = [
     "DEFAULT_JUNK_IDS",
     "DEVICE_PREFIX",
+    "Applied",
     "Event",
     "Explanation",
     "IdentityEngine",

@@ -29,8 +29,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from idmerge.identity.clusters import Cluster, Clusters
+from idmerge.identity.device_links import decide_link, read_link, stored_id
 from idmerge.identity.model import (
+    MERGED,
     NO_ANNOTATIONS,
+    REFUSED_JUNK,
+    Decision,
     Event,
     Op,
     Outcome,
@@ -41,6 +45,7 @@ from idmerge.identity.policy import DEVICE_PREFIX, Policy
 from idmerge.identity.reading import named_ids, nonempty
 
 FAILURE_PROPERTY = "$identity_failure_reason"
+IGNORED_HERE = Reason.CDP_IGNORES_EVENT
 
 
 class CdpRules:
@@ -56,42 +61,18 @@ class CdpRules:
 
     def read(self, event: Event) -> Reading:
         reading = self._read(event)
-        if reading.distinct_id:
-            self.seen.add(reading.distinct_id)
+        if reading[0]:
+            self.seen.add(reading[0])  # the id this event is stored under now exists
         return reading
 
     def _read(self, event: Event) -> Reading:
-        props = event.properties
-        name = event.name
-        if name == "$create_alias":
+        if event.name == "$create_alias":
             return self._read_alias(event)
-        user = props.get("$user_id")
-        device = props.get("$device_id")
-        if nonempty(user):
-            distinct_id: str = user
-        elif nonempty(device):
-            distinct_id = DEVICE_PREFIX + device
-        else:
-            sent = props.get("distinct_id")
-            distinct_id = sent if nonempty(sent) else ""
-        if name == "$merge":
-            return Reading(
-                distinct_id,
-                NO_ANNOTATIONS,
-                Op.NONE,
-                named_ids(event, distinct_id),
-                Outcome.IGNORED,
-                Reason.CDP_IGNORES_EVENT,
-            )
-        if user is None or device is None:
-            return Reading(distinct_id, NO_ANNOTATIONS, None)
-        policy = self.policy
-        if policy.id_problem(user) or policy.id_problem(device):
-            ids = tuple(x for x in (user, device) if not policy.id_problem(x))
-            return Reading(
-                distinct_id, NO_ANNOTATIONS, Op.NONE, ids, Outcome.REFUSED, Reason.INVALID_ID
-            )
-        return Reading(distinct_id, NO_ANNOTATIONS, Op.LINK, (user, DEVICE_PREFIX + device))
+        distinct_id, user, device = stored_id(event.properties)
+        if event.name == "$merge":
+            ids = named_ids(event, distinct_id)
+            return (distinct_id, NO_ANNOTATIONS, Op.NONE, ids, Outcome.IGNORED, IGNORED_HERE)
+        return read_link(self.policy, distinct_id, NO_ANNOTATIONS, user, device)
 
     def _read_alias(self, event: Event) -> Reading:
         props = event.properties
@@ -100,13 +81,20 @@ class CdpRules:
         distinct_id = user if nonempty(user) else ""
         policy = self.policy
         present = tuple(x for x in (user, previous) if nonempty(x) and not policy.id_problem(x))
-        if not nonempty(user) or not nonempty(previous):
+        if user is None or previous is None:
             reason = Reason.MISSING_ID
         elif policy.id_problem(user) or policy.id_problem(previous):
             reason = Reason.INVALID_ID
         else:
-            return Reading(distinct_id, NO_ANNOTATIONS, Op.FOLD, (user, *self._existing(previous)))
-        return Reading(distinct_id, NO_ANNOTATIONS, Op.NONE, present, Outcome.REFUSED, reason)
+            return (
+                distinct_id,
+                NO_ANNOTATIONS,
+                Op.FOLD,
+                (user, *self._existing(previous)),
+                None,
+                None,
+            )
+        return (distinct_id, NO_ANNOTATIONS, Op.NONE, present, Outcome.REFUSED, reason)
 
     def _existing(self, previous: str) -> tuple[str, ...]:
         clusters, seen = self.clusters, self.seen
@@ -117,28 +105,18 @@ class CdpRules:
         )
         return found or (previous,)
 
-    def decide(self, op: Op, ids: tuple[str, ...]) -> tuple[Outcome, Reason | None]:
-        policy = self.policy
-        if any(policy.is_junk(x) for x in ids):
-            return Outcome.REFUSED, Reason.JUNK_ID
+    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
         if op is Op.LINK:
-            return self._link(*ids)
+            user, device = ids
+            return decide_link(
+                self.clusters, self.policy, user, device, limit=self.policy.max_cluster_ids
+            )
         return self._fold(ids[0], ids[1:])
 
-    def _link(self, user: str, device: str) -> tuple[Outcome, Reason | None]:
-        clusters = self.clusters
-        owner = clusters.get(device)
-        if owner is not None:
-            if owner is clusters.get(user):
-                return Outcome.NOOP, None
-            return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY
-        limit = self.policy.max_cluster_ids
-        if limit is not None and clusters.size(user) + 1 > limit:
-            return Outcome.REFUSED, Reason.MANY_IDS
-        clusters.attach(user, device)
-        return Outcome.LINKED, None
-
-    def _fold(self, user: str, previous: tuple[str, ...]) -> tuple[Outcome, Reason | None]:
+    def _fold(self, user: str, previous: tuple[str, ...]) -> Decision:
+        policy = self.policy
+        if policy.is_junk(user) or any(policy.is_junk(x) for x in previous):
+            return REFUSED_JUNK
         clusters = self.clusters
         mine = clusters.get(user)
         others: list[tuple[str, Cluster | None]] = []
@@ -149,8 +127,7 @@ class CdpRules:
             if cluster is None or all(cluster is not c for _, c in others):
                 others.append((distinct_id, cluster))
         if not others:
-            return Outcome.NOOP, None
-        policy = self.policy
+            return None
         size = clusters.size(user) + sum(1 if c is None else len(c.ids) for _, c in others)
         merges = (0 if mine is None else mine.merges) + sum(
             1 + (0 if c is None else c.merges) for _, c in others
@@ -161,4 +138,4 @@ class CdpRules:
             return Outcome.REFUSED, Reason.MANY_IDS
         for distinct_id, _ in others:
             clusters.union(user, distinct_id)
-        return Outcome.MERGED, None
+        return MERGED

@@ -9,7 +9,7 @@ Unlike a textbook union-find, the id a cluster resolves to is chosen by the call
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from idmerge.identity.model import LogEntry
 
@@ -30,15 +30,15 @@ class Cluster:
 class Clusters:
     """Every id's cluster, plus the set of ids whose resolved id changed lately."""
 
-    __slots__ = ("_of", "changed")
+    __slots__ = ("_of", "changed", "get")
 
     def __init__(self) -> None:
         self._of: dict[str, Cluster] = {}
         #: ids whose resolved id may have changed since the caller last drained it
         self.changed: dict[str, Cluster] = {}
-
-    def get(self, distinct_id: str) -> Cluster | None:
-        return self._of.get(distinct_id)
+        #: the cluster of an id, or None for a cluster of one (the dictionary's own
+        #: look-up, bound once: this is called for every identity event)
+        self.get: Callable[[str], Cluster | None] = self._of.get
 
     def resolve(self, distinct_id: str) -> str:
         cluster = self._of.get(distinct_id)
@@ -66,7 +66,9 @@ class Clusters:
 
     def attach(self, keep: str, newcomer: str) -> Cluster:
         """Add ``newcomer``, a cluster of one, to ``keep``'s cluster."""
-        cluster = self._own(keep)
+        cluster = self._of.get(keep)
+        if cluster is None:
+            cluster = self._of[keep] = Cluster(keep)
         cluster.ids.append(newcomer)
         self._of[newcomer] = cluster
         self.changed[newcomer] = cluster

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from idmerge.identity.clusters import Clusters
 from idmerge.identity.model import (
+    MERGED,
     NO_ANNOTATIONS,
+    REFUSED_JUNK,
+    Decision,
     Event,
     Op,
     Outcome,
@@ -56,9 +59,9 @@ class LegacyRules:
             reading = read_pair(
                 self.policy, distinct_id, Op.ALIAS, sent, event.properties.get("alias")
             )
-            return reading._replace(annotations=annotations)
+            return (reading[0], annotations, *reading[2:])
         if name in MIXPANEL_IDENTITY_EVENTS:
-            return Reading(
+            return (
                 distinct_id,
                 annotations,
                 Op.NONE,
@@ -66,18 +69,18 @@ class LegacyRules:
                 Outcome.IGNORED,
                 Reason.LEGACY_IGNORES_EVENT,
             )
-        return Reading(distinct_id, annotations, None)
+        return (distinct_id, annotations, None, (), None, None)
 
-    def decide(self, op: Op, ids: tuple[str, ...]) -> tuple[Outcome, Reason | None]:
+    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
         target, alias = ids
-        policy = self.policy
-        if policy.is_junk(target) or policy.is_junk(alias):
-            return Outcome.REFUSED, Reason.JUNK_ID
         clusters = self.clusters
         if clusters.together(target, alias):
-            return Outcome.NOOP, None
+            return None
+        policy = self.policy
+        if policy.is_junk(target) or policy.is_junk(alias):
+            return REFUSED_JUNK
         if alias in self.aliases:
             return Outcome.REFUSED, Reason.ALIAS_ALREADY_EXISTS
         clusters.union(target, alias)
         self.aliases.add(alias)
-        return Outcome.MERGED, None
+        return MERGED

@@ -71,7 +71,7 @@ _DESCRIPTIONS: dict[Reason, str] = {
     Reason.ALIAS_ALREADY_EXISTS: "this alias already points at another id",
     Reason.JUNK_ID: "a placeholder id (such as 'undefined' or 'null') cannot be merged",
     Reason.MERGE_REQUIRES_IMPORT: "$merge is accepted only through the authenticated /import",
-    Reason.MISSING_ID: "an id the identity event needs is missing or empty",
+    Reason.MISSING_ID: "an id the identity event needs is missing",
     Reason.INVALID_ID: "an id is not a string, or is longer than the limit",
     Reason.MERGE_NEEDS_TWO_IDS: "$distinct_ids must be a list of exactly two ids",
     Reason.SIMPLIFIED_IGNORES_EVENT: (
@@ -151,18 +151,32 @@ class Step(NamedTuple):
 
     distinct_id: str  # the id to store the event under
     annotations: Mapping[str, str]  # properties ingestion writes onto the event
-    entry: LogEntry | None  # None: not an identity event, or a duplicate delivery
+    outcome: Outcome | None = None  # None: the event has no identity meaning
+    #: the identity-log entry to persist; None when nothing changed (a ``noop`` that
+    #: changed no state, a duplicate delivery, or no identity meaning)
+    entry: LogEntry | None = None
 
 
-class Reading(NamedTuple):
-    """What a mode reads from an event before consulting any state."""
-
-    distinct_id: str
-    annotations: Mapping[str, str]
-    op: Op | None  # None: the event has no identity meaning
-    ids: tuple[str, ...] = ()
-    outcome: Outcome | None = None  # set for op NONE: decided without state
-    reason: Reason | None = None
+#: What a mode reads from an event before consulting any state, as a plain tuple
+#: because one is built per event: ``(distinct_id, annotations, op, ids, outcome,
+#: reason)``. ``op`` is None when the event has no identity meaning; ``outcome`` and
+#: ``reason`` are set only for ``Op.NONE`` (decided without state).
+Reading = tuple[
+    str,
+    Mapping[str, str],
+    "Op | None",
+    tuple[str, ...],
+    "Outcome | None",
+    "Reason | None",
+]
 
 
 NO_ANNOTATIONS: Mapping[str, str] = {}
+
+#: What a mode's ``decide`` answers: the outcome and its reason, or None when the
+#: ids were already together and nothing at all changed (nothing to log).
+Decision = tuple[Outcome, Reason | None] | None
+LINKED: Decision = (Outcome.LINKED, None)
+MERGED: Decision = (Outcome.MERGED, None)
+NOOP: Decision = (Outcome.NOOP, None)
+REFUSED_JUNK: Decision = (Outcome.REFUSED, Reason.JUNK_ID)

@@ -35,7 +35,17 @@ from __future__ import annotations
 import re
 
 from idmerge.identity.clusters import Clusters
-from idmerge.identity.model import Event, Op, Outcome, Reading, Reason
+from idmerge.identity.model import (
+    MERGED,
+    NOOP,
+    REFUSED_JUNK,
+    Decision,
+    Event,
+    Op,
+    Outcome,
+    Reading,
+    Reason,
+)
 from idmerge.identity.policy import Policy
 from idmerge.identity.reading import nonempty
 
@@ -53,13 +63,17 @@ def is_guid(distinct_id: str) -> bool:
 
 
 def read_pair(policy: Policy, distinct_id: str, op: Op, first: object, second: object) -> Reading:
-    """A two-id identity reading, or the stateless refusal of a malformed one."""
-    present = tuple(x for x in (first, second) if nonempty(x) and not policy.id_problem(x))
-    if first is None or second is None or first == "" or second == "":
-        return Reading(distinct_id, {}, Op.NONE, present, Outcome.REFUSED, Reason.MISSING_ID)
-    if policy.id_problem(first) or policy.id_problem(second):
-        return Reading(distinct_id, {}, Op.NONE, present, Outcome.REFUSED, Reason.INVALID_ID)
-    return Reading(distinct_id, {}, op, present)
+    """A two-id identity reading, or the stateless refusal of a malformed one.
+
+    An empty id is not missing: it is a junk id, refused by the rules (``errJunkId``).
+    """
+    pair = tuple(x for x in (first, second) if type(x) is str and not policy.id_problem(x))
+    present = tuple(x for x in pair if x)
+    if first is None or second is None:
+        return (distinct_id, {}, Op.NONE, present, Outcome.REFUSED, Reason.MISSING_ID)
+    if len(pair) != 2:
+        return (distinct_id, {}, Op.NONE, present, Outcome.REFUSED, Reason.INVALID_ID)
+    return (distinct_id, {}, op, pair, None, None)
 
 
 class OriginalRules:
@@ -88,53 +102,58 @@ class OriginalRules:
             return read_pair(self.policy, distinct_id, Op.ALIAS, sent, props.get("alias"))
         if name == "$merge":
             return self._read_merge(event, distinct_id)
-        return Reading(distinct_id, {}, None)
+        return (distinct_id, {}, None, (), None, None)
 
     def _read_merge(self, event: Event, distinct_id: str) -> Reading:
         pair = event.properties.get("$distinct_ids")
         policy = self.policy
         if not isinstance(pair, list | tuple):
             pair = ()
-        ids = tuple(x for x in pair if nonempty(x) and not policy.id_problem(x))
-        if not distinct_id and ids:
-            distinct_id = ids[0]
+        ids = tuple(x for x in pair if type(x) is str and not policy.id_problem(x))
+        if not distinct_id:
+            distinct_id = next((x for x in ids if x), "")
         if not event.trusted:
             reason = Reason.MERGE_REQUIRES_IMPORT
         elif len(pair) != 2:
             reason = Reason.MERGE_NEEDS_TWO_IDS
-        elif any(x is None or x == "" for x in pair):
+        elif any(x is None for x in pair):
             reason = Reason.MISSING_ID
         elif len(ids) != 2:
             reason = Reason.INVALID_ID
         else:
-            return Reading(distinct_id, {}, Op.MERGE, ids)
-        return Reading(distinct_id, {}, Op.NONE, ids, Outcome.REFUSED, reason)
+            return (distinct_id, {}, Op.MERGE, ids, None, None)
+        present = tuple(x for x in ids if x)
+        return (distinct_id, {}, Op.NONE, present, Outcome.REFUSED, reason)
 
-    def decide(self, op: Op, ids: tuple[str, ...]) -> tuple[Outcome, Reason | None]:
+    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
         keep, other = ids
         policy = self.policy
         if policy.is_junk(keep) or policy.is_junk(other):
-            return Outcome.REFUSED, Reason.JUNK_ID
+            return REFUSED_JUNK
         clusters = self.clusters
         if op is Op.IDENTIFY:
             if keep == other:
                 return Outcome.REFUSED, Reason.SAME_IDS
             if not is_guid(other):
                 return Outcome.REFUSED, Reason.ANON_NOT_GUID
-            if clusters.together(keep, other):
-                clusters.union(keep, other).identified = True
-                return Outcome.NOOP, None
             anon_cluster = clusters.get(other)
+            if anon_cluster is not None and anon_cluster is clusters.get(keep):
+                if anon_cluster.identified:
+                    return None
+                anon_cluster.identified = True
+                return NOOP
             if anon_cluster is not None and anon_cluster.identified:
                 return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY
         elif op is Op.ALIAS:
             if clusters.together(keep, other):
+                if other in self.aliases:
+                    return None
                 self.aliases.add(other)
-                return Outcome.NOOP, None
+                return NOOP
             if other in self.aliases:
                 return Outcome.REFUSED, Reason.ALIAS_ALREADY_EXISTS
         elif clusters.together(keep, other):
-            return Outcome.NOOP, None
+            return None
         limit = policy.max_cluster_ids
         if limit is not None and clusters.size(keep) + clusters.size(other) > limit:
             return Outcome.REFUSED, Reason.MANY_IDS
@@ -143,4 +162,4 @@ class OriginalRules:
             merged.identified = True
         elif op is Op.ALIAS:
             self.aliases.add(other)
-        return Outcome.MERGED, None
+        return MERGED

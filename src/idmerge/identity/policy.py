@@ -64,6 +64,10 @@ class Policy:
     max_merges: int | None = None
     junk_ids: frozenset[str] = field(default_factory=lambda: junk_set(DEFAULT_JUNK_IDS))
     max_id_length: int = MAX_ID_LENGTH
+    _longest_junk: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_longest_junk", max(map(len, self.junk_ids), default=0))
 
     @classmethod
     def for_mode(
@@ -89,6 +93,8 @@ class Policy:
         if distinct_id.startswith(DEVICE_PREFIX):
             distinct_id = distinct_id[len(DEVICE_PREFIX) :]
         stripped = distinct_id.strip()
+        if len(stripped) > self._longest_junk:
+            return False
         return not stripped or stripped.lower() in self.junk_ids
 
     def id_problem(self, value: object) -> bool:

@@ -25,8 +25,10 @@ do nothing" has an answer.
 from __future__ import annotations
 
 from idmerge.identity.clusters import Clusters
+from idmerge.identity.device_links import decide_link, read_link, stored_id
 from idmerge.identity.model import (
     NO_ANNOTATIONS,
+    Decision,
     Event,
     Op,
     Outcome,
@@ -37,6 +39,7 @@ from idmerge.identity.policy import DEVICE_PREFIX, Policy
 from idmerge.identity.reading import MIXPANEL_IDENTITY_EVENTS, named_ids, nonempty
 
 FAILURE_PROPERTY = "$identity_failure_reason"
+IGNORED_HERE = Reason.SIMPLIFIED_IGNORES_EVENT
 
 
 class SimplifiedRules:
@@ -50,51 +53,18 @@ class SimplifiedRules:
         self.clusters = clusters
 
     def read(self, event: Event) -> Reading:
-        props = event.properties
-        user = props.get("$user_id")
-        device = props.get("$device_id")
+        distinct_id, user, device = stored_id(event.properties)
         annotations = NO_ANNOTATIONS
-        if nonempty(user):
-            distinct_id: str = user
-        elif nonempty(device):
-            distinct_id = DEVICE_PREFIX + device
-        else:
-            sent = props.get("distinct_id")
-            distinct_id = sent if nonempty(sent) else ""
+        if not nonempty(user) and not nonempty(device):  # rule 3: only a distinct_id
             if distinct_id.startswith(DEVICE_PREFIX):
                 annotations = {"$device_id": distinct_id[len(DEVICE_PREFIX) :]}
             elif distinct_id:
                 annotations = {"$user_id": distinct_id}
-
         if event.name in MIXPANEL_IDENTITY_EVENTS:
-            return Reading(
-                distinct_id,
-                annotations,
-                Op.NONE,
-                named_ids(event, distinct_id),
-                Outcome.IGNORED,
-                Reason.SIMPLIFIED_IGNORES_EVENT,
-            )
-        if user is None or device is None:
-            return Reading(distinct_id, annotations, None)
-        policy = self.policy
-        if policy.id_problem(user) or policy.id_problem(device):
-            ids = tuple(x for x in (user, device) if not policy.id_problem(x))
-            return Reading(
-                distinct_id, annotations, Op.NONE, ids, Outcome.REFUSED, Reason.INVALID_ID
-            )
-        return Reading(distinct_id, annotations, Op.LINK, (user, DEVICE_PREFIX + device))
+            ids = named_ids(event, distinct_id)
+            return (distinct_id, annotations, Op.NONE, ids, Outcome.IGNORED, IGNORED_HERE)
+        return read_link(self.policy, distinct_id, annotations, user, device)
 
-    def decide(self, op: Op, ids: tuple[str, ...]) -> tuple[Outcome, Reason | None]:
+    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
         user, device = ids
-        policy = self.policy
-        if policy.is_junk(user) or policy.is_junk(device):
-            return Outcome.REFUSED, Reason.JUNK_ID
-        clusters = self.clusters
-        owner = clusters.get(device)
-        if owner is not None:
-            if owner is clusters.get(user):
-                return Outcome.NOOP, None
-            return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY
-        clusters.attach(user, device)
-        return Outcome.LINKED, None
+        return decide_link(self.clusters, self.policy, user, device, limit=None)

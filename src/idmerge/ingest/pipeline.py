@@ -9,16 +9,24 @@ of what is durable.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from idmerge.errors import SplitRefused
-from idmerge.identity import Event, IdentityEngine, LogEntry, Mode, Step, split_entry
+from idmerge.identity import Applied, Event, IdentityEngine, LogEntry, Mode, split_entry
 from idmerge.projects import Project
 from idmerge.storage.base import Store, StoredEvent, WriteBatch
 
 #: Properties that identify the sender, not the event; never stored.
 _NOT_STORED = frozenset({"token"})
+
+
+def _properties_json(event: Event, annotations: Mapping[str, str]) -> str:
+    """The event's properties as stored: what was sent, less the token, plus the
+    engine's annotations."""
+    properties = {k: v for k, v in event.properties.items() if k not in _NOT_STORED}
+    properties.update(annotations)
+    return json.dumps(properties, ensure_ascii=False, separators=(",", ":"))
 
 
 def load_engine(store: Store, project: Project) -> IdentityEngine:
@@ -50,35 +58,31 @@ class ProjectWriter:
         """The sequence number the next event (or split) will get."""
         return self._next_seq
 
-    def ingest(self, events: Sequence[Event], *, received_at: int) -> list[Step]:
-        """Apply and durably store ``events``, in order; answer each one's step."""
-        engine = self.engine
-        steps: list[Step] = []
-        stored: list[StoredEvent] = []
-        log: list[LogEntry] = []
-        seq = self._next_seq
-        for event in events:
-            step = engine.apply(event, seq)
-            properties = {k: v for k, v in event.properties.items() if k not in _NOT_STORED}
-            properties.update(step.annotations)
-            stored.append(
-                StoredEvent(
-                    seq,
-                    event.name,
-                    step.distinct_id,
-                    event.time,
-                    event.insert_id,
-                    json.dumps(properties, ensure_ascii=False, separators=(",", ":")),
-                    received_at,
-                )
+    def ingest(self, events: Sequence[Event], *, received_at: int) -> Applied:
+        """Apply and durably store ``events``, in order; answer what the engine did."""
+        first = self._next_seq
+        applied = self.engine.apply_many(events, first)
+        stored = [
+            StoredEvent(
+                seq,
+                event.name,
+                distinct_id,
+                event.time,
+                event.insert_id,
+                _properties_json(event, annotations),
+                received_at,
             )
-            if step.entry is not None:
-                log.append(step.entry)
-            steps.append(step)
-            seq += 1
-        self._commit(WriteBatch(stored, log, engine.drain_changes()))
-        self._next_seq = seq
-        return steps
+            for seq, event, distinct_id, annotations in zip(
+                range(first, first + len(events)),
+                events,
+                applied.distinct_ids,
+                applied.annotations,
+                strict=True,
+            )
+        ]
+        self._commit(WriteBatch(stored, applied.entries, self.engine.drain_changes()))
+        self._next_seq = first + len(events)
+        return applied
 
     def split(
         self,
