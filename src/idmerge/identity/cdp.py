@@ -107,10 +107,7 @@ class CdpRules:
 
     def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
         if op is Op.LINK:
-            user, device = ids
-            return decide_link(
-                self.clusters, self.policy, user, device, limit=self.policy.max_cluster_ids
-            )
+            return decide_link(self.clusters, self.policy, self.policy.max_cluster_ids, op, ids)
         return self._fold(ids[0], ids[1:])
 
     def _fold(self, user: str, previous: tuple[str, ...]) -> Decision:

@@ -40,10 +40,14 @@ def read_link(
 
 
 def decide_link(
-    clusters: Clusters, policy: Policy, user: str, device: str, *, limit: int | None
+    clusters: Clusters, policy: Policy, limit: int | None, op: Op, ids: tuple[str, ...]
 ) -> Decision:
-    """Link ``device`` into ``user``'s cluster unless it is linked already, keeping the
-    cluster within ``limit`` ids."""
+    """Link the device ``ids[1]`` into the cluster of the user ``ids[0]`` unless it is
+    linked already, keeping the cluster within ``limit`` ids.
+
+    Shaped like a mode's ``decide`` once the first three arguments are bound.
+    """
+    user, device = ids
     owner = clusters.get(device)
     mine = clusters.get(user)
     if owner is not None and owner is mine:

@@ -225,32 +225,40 @@ class IdentityEngine:
         events are decided again, so later events may now link what the undone one
         had kept apart.
         """
-        # A stored log arrives in order already, and sorting sorted data is linear.
-        entries = sorted(log, key=attrgetter("seq"))
+        entries = log if isinstance(log, list) else list(log)
         undone: set[int] = set()
         detached: dict[str, int] = {}
+        last, in_order = -1, True
         for entry in entries:
+            in_order = in_order and entry.seq > last
+            last = entry.seq
             if entry.op is Op.UNDO:
                 undone.update(entry.undoes)
             elif entry.op is Op.DETACH:
                 detached[entry.ids[0]] = entry.seq
+        if not in_order:  # a stored log is in order already; a caller's may not be
+            entries = sorted(entries, key=attrgetter("seq"))
         engine = cls(policy, seen_ids=seen_ids)
         decide, remember = engine._decide, engine._remember
         undo, detach, noop, none = Op.UNDO, Op.DETACH, Outcome.NOOP, Op.NONE
+        splits = bool(undone or detached)
         with paused_gc():
             for entry in entries:
                 op = entry.op
-                if op is undo or op is detach:
-                    remember(entry)
-                    continue
-                if (undone or detached) and (
-                    entry.seq in undone or any(detached.get(x, -1) > entry.seq for x in entry.ids)
+                if splits and (
+                    op is undo
+                    or op is detach
+                    or entry.seq in undone
+                    or any(detached.get(x, -1) > entry.seq for x in entry.ids)
                 ):
-                    entry = entry._replace(outcome=Outcome.UNDONE, reason=None)
+                    if op is not undo and op is not detach:
+                        entry = entry._replace(outcome=Outcome.UNDONE, reason=None)
                 elif op is not none:
-                    outcome, reason = decide(op, entry.ids) or (noop, None)
-                    if outcome is not entry.outcome or reason is not entry.reason:
-                        entry = entry._replace(outcome=outcome, reason=reason)
+                    decision = decide(op, entry.ids)
+                    if decision is None:
+                        decision = (noop, None)
+                    if decision[0] is not entry.outcome or decision[1] is not entry.reason:
+                        entry = entry._replace(outcome=decision[0], reason=decision[1])
                 remember(entry)
         engine.clusters.changed = {}
         return engine

@@ -24,6 +24,9 @@ do nothing" has an answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from idmerge.identity.clusters import Clusters
 from idmerge.identity.device_links import decide_link, read_link, stored_id
 from idmerge.identity.model import (
@@ -51,6 +54,11 @@ class SimplifiedRules:
     def __init__(self, policy: Policy, clusters: Clusters) -> None:
         self.policy = policy
         self.clusters = clusters
+        #: links are the only decision here (bound once: it runs for every identity
+        #: event); a user may have any number of devices, so there is no limit
+        self.decide: Callable[[Op, tuple[str, ...]], Decision] = partial(
+            decide_link, clusters, policy, None
+        )
 
     def read(self, event: Event) -> Reading:
         distinct_id, user, device = stored_id(event.properties)
@@ -64,7 +72,3 @@ class SimplifiedRules:
             ids = named_ids(event, distinct_id)
             return (distinct_id, annotations, Op.NONE, ids, Outcome.IGNORED, IGNORED_HERE)
         return read_link(self.policy, distinct_id, annotations, user, device)
-
-    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        user, device = ids
-        return decide_link(self.clusters, self.policy, user, device, limit=None)
