@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import idmerge.identity
 from idmerge.storage.base import Store
 from idmerge.storage.duckdb import DuckDBStore
 from idmerge.storage.memory import MemoryStore
@@ -18,3 +19,24 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     )
     yield backend
     backend.close()
+
+
+def _stale_compiled_modules() -> list[str]:
+    """Engine modules whose compiled build is older than their source."""
+    package = Path(idmerge.identity.__file__).parent
+    stale = []
+    for source in package.glob("*.py"):
+        for built in package.glob(f"{source.stem}.*.so"):
+            if built.stat().st_mtime < source.stat().st_mtime:
+                stale.append(source.name)
+    return stale
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    stale = _stale_compiled_modules()
+    if stale:
+        raise pytest.UsageError(
+            f"the compiled identity engine is older than {', '.join(sorted(stale))}: the "
+            "tests would run the old code. Rebuild with `pip install -e '.[test]'`, or "
+            "work in pure Python with `IDMERGE_PURE_PYTHON=1 pip install -e '.[test]'`."
+        )

@@ -126,6 +126,22 @@ def test_failed_batch_leaves_memory_and_disk_agreeing(tmp_path: Path) -> None:
     store.close()
 
 
+def test_batch_failing_before_commit_is_not_half_applied(tmp_path: Path) -> None:
+    """An event that fails after the engine took the batch (here: a property JSON cannot
+    encode) leaves neither the engine nor the store with any of the batch."""
+    store, writer = writer_for(tmp_path, Mode.SIMPLIFIED)
+    unencodable = Event("view", {"distinct_id": "x", "tags": {"a", "b"}}, T0)
+    with pytest.raises(TypeError):
+        writer.ingest(
+            [Event("login", {"$device_id": "D1", "$user_id": "U1"}, T0), unencodable],
+            received_at=T0,
+        )
+    assert writer.engine.resolve("$device:D1") == "$device:D1"
+    assert list(store.read_events(1)) == []
+    assert writer.next_seq == 0
+    store.close()
+
+
 def test_duplicate_after_restart_changes_nothing(tmp_path: Path) -> None:
     """The delivered set is rebuilt from the log, so a retry after a restart is harmless."""
     alias = Event("$create_alias", {"distinct_id": "X", "alias": "A"}, T0, insert_id="alias-1")

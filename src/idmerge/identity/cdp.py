@@ -106,14 +106,21 @@ class CdpRules:
         return found or (previous,)
 
     def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        return self._decide(op, ids, screened=False)
+
+    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        return self._decide(op, ids, screened=True)
+
+    def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
+        policy = self.policy
         if op is Op.LINK:
-            return decide_link(self.clusters, self.policy, self.policy.max_cluster_ids, op, ids)
+            return decide_link(self.clusters, policy, policy.max_cluster_ids, screened, op, ids)
+        if not screened and any(policy.is_junk(x) for x in ids):
+            return REFUSED_JUNK
         return self._fold(ids[0], ids[1:])
 
     def _fold(self, user: str, previous: tuple[str, ...]) -> Decision:
         policy = self.policy
-        if policy.is_junk(user) or any(policy.is_junk(x) for x in previous):
-            return REFUSED_JUNK
         clusters = self.clusters
         mine = clusters.get(user)
         others: list[tuple[str, Cluster | None]] = []

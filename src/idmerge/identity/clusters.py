@@ -34,8 +34,9 @@ class Clusters:
 
     def __init__(self) -> None:
         self._of: dict[str, Cluster] = {}
-        #: ids whose resolved id may have changed since the caller last drained it
-        self.changed: dict[str, Cluster] = {}
+        #: ids whose resolved id may have changed since the caller last drained it;
+        #: None while a replay rebuilds everything (nothing to track then)
+        self.changed: dict[str, Cluster] | None = {}
         #: the cluster of an id, or None for a cluster of one (the dictionary's own
         #: look-up, bound once: this is called for every identity event)
         self.get: Callable[[str], Cluster | None] = self._of.get
@@ -71,7 +72,8 @@ class Clusters:
             cluster = self._of[keep] = Cluster(keep)
         cluster.ids.append(newcomer)
         self._of[newcomer] = cluster
-        self.changed[newcomer] = cluster
+        if self.changed is not None:
+            self.changed[newcomer] = cluster
         return cluster
 
     def union(self, keep: str, other: str, *, counts: bool = True) -> Cluster:
@@ -79,13 +81,20 @@ class Clusters:
 
         ``counts`` says whether the union counts toward the cluster's merge limit.
         """
+        if keep == other:
+            return self._own(keep)
+        of = self._of
+        b = of.get(other)
+        if b is None:  # the usual case: a new id joins a cluster
+            a = self.attach(keep, other)
+            a.merges += counts
+            return a
         a = self._own(keep)
-        b = self._own(other)
         if a is b:
             return a
         resolved = a.resolved
         big, small = (a, b) if len(a.ids) >= len(b.ids) else (b, a)
-        of, changed = self._of, self.changed
+        changed = self.changed if self.changed is not None else {}
         for distinct_id in small.ids:
             of[distinct_id] = big
             changed[distinct_id] = big
@@ -95,15 +104,15 @@ class Clusters:
             big.resolved = resolved
         big.ids.extend(small.ids)
         big.history.extend(small.history)
-        big.merges = a.merges + b.merges + (1 if counts else 0)
+        big.merges = a.merges + b.merges + counts
         big.identified = a.identified or b.identified
         return big
 
     def drain_changes(self) -> list[tuple[str, str]]:
         """``(id, resolved id)`` for every id whose resolved id may have changed."""
-        rows = [(distinct_id, c.resolved) for distinct_id, c in self.changed.items()]
+        changed = self.changed or {}
         self.changed = {}
-        return rows
+        return [(distinct_id, c.resolved) for distinct_id, c in changed.items()]
 
     def mapping(self) -> Iterator[tuple[str, str]]:
         """``(id, resolved id)`` for every id that resolves to another id."""

@@ -40,12 +40,18 @@ def read_link(
 
 
 def decide_link(
-    clusters: Clusters, policy: Policy, limit: int | None, op: Op, ids: tuple[str, ...]
+    clusters: Clusters,
+    policy: Policy,
+    limit: int | None,
+    screened: bool,
+    op: Op,
+    ids: tuple[str, ...],
 ) -> Decision:
     """Link the device ``ids[1]`` into the cluster of the user ``ids[0]`` unless it is
-    linked already, keeping the cluster within ``limit`` ids.
+    linked already, keeping the cluster within ``limit`` ids. ``screened``: the ids
+    are known not to be junk (a replay).
 
-    Shaped like a mode's ``decide`` once the first three arguments are bound.
+    Shaped like a mode's ``decide`` once the first four arguments are bound.
     """
     user, device = ids
     owner = clusters.get(device)
@@ -54,7 +60,7 @@ def decide_link(
         return None  # linked already: the common case once a user has logged in
     is_junk = policy.is_junk
     # an id that belongs to a cluster was admitted already, so it is not junk
-    if (mine is None and is_junk(user)) or (owner is None and is_junk(device)):
+    if not screened and ((mine is None and is_junk(user)) or (owner is None and is_junk(device))):
         return REFUSED_JUNK
     if owner is not None:
         return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY

@@ -40,6 +40,9 @@ from idmerge.identity.original import OriginalRules
 from idmerge.identity.policy import Policy
 from idmerge.identity.simplified import SimplifiedRules
 
+#: Refusals that depend on nothing but the ids and the policy.
+SCREENING_REASONS = frozenset({Reason.JUNK_ID, Reason.SAME_IDS, Reason.ANON_NOT_GUID})
+
 
 class Rules(Protocol):
     """One identity mode: reads events, and decides identity operations on its clusters."""
@@ -50,6 +53,9 @@ class Rules(Protocol):
     def read(self, event: Event) -> Reading: ...
 
     def decide(self, op: Op, ids: tuple[str, ...]) -> Decision: ...
+
+    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        """``decide`` for a replay: the ids passed the stateless checks already."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +230,11 @@ class IdentityEngine:
         so is every event before a detach that named the detached id. All other
         events are decided again, so later events may now link what the undone one
         had kept apart.
+
+        A project's policy is fixed once it holds data, so the checks that depend on
+        nothing but the ids and the policy (junk ids, same ids, GUID shape) are not
+        run again: an entry one of them refused keeps its outcome, and the others
+        skip them. (A future change of policy must re-screen the log first.)
         """
         entries = log if isinstance(log, list) else list(log)
         undone: set[int] = set()
@@ -239,7 +250,8 @@ class IdentityEngine:
         if not in_order:  # a stored log is in order already; a caller's may not be
             entries = sorted(entries, key=attrgetter("seq"))
         engine = cls(policy, seen_ids=seen_ids)
-        decide, remember = engine._decide, engine._remember
+        redecide, remember = engine._rules.redecide, engine._remember
+        engine.clusters.changed = None
         undo, detach, noop, none = Op.UNDO, Op.DETACH, Outcome.NOOP, Op.NONE
         splits = bool(undone or detached)
         with paused_gc():
@@ -253,8 +265,8 @@ class IdentityEngine:
                 ):
                     if op is not undo and op is not detach:
                         entry = entry._replace(outcome=Outcome.UNDONE, reason=None)
-                elif op is not none:
-                    decision = decide(op, entry.ids)
+                elif op is not none and entry.reason not in SCREENING_REASONS:
+                    decision = redecide(op, entry.ids)
                     if decision is None:
                         decision = (noop, None)
                     if decision[0] is not entry.outcome or decision[1] is not entry.reason:

@@ -72,12 +72,18 @@ class LegacyRules:
         return (distinct_id, annotations, None, (), None, None)
 
     def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        return self._decide(op, ids, screened=False)
+
+    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        return self._decide(op, ids, screened=True)
+
+    def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
         target, alias = ids
         clusters = self.clusters
         if clusters.together(target, alias):
             return None
         policy = self.policy
-        if policy.is_junk(target) or policy.is_junk(alias):
+        if not screened and (policy.is_junk(target) or policy.is_junk(alias)):
             return REFUSED_JUNK
         if alias in self.aliases:
             return Outcome.REFUSED, Reason.ALIAS_ALREADY_EXISTS

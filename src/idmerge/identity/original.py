@@ -126,16 +126,23 @@ class OriginalRules:
         return (distinct_id, {}, Op.NONE, present, Outcome.REFUSED, reason)
 
     def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        return self._decide(op, ids, screened=False)
+
+    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        return self._decide(op, ids, screened=True)
+
+    def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
         keep, other = ids
         policy = self.policy
-        if policy.is_junk(keep) or policy.is_junk(other):
-            return REFUSED_JUNK
+        if not screened:
+            if policy.is_junk(keep) or policy.is_junk(other):
+                return REFUSED_JUNK
+            if op is Op.IDENTIFY and keep == other:
+                return Outcome.REFUSED, Reason.SAME_IDS
+            if op is Op.IDENTIFY and not is_guid(other):
+                return Outcome.REFUSED, Reason.ANON_NOT_GUID
         clusters = self.clusters
         if op is Op.IDENTIFY:
-            if keep == other:
-                return Outcome.REFUSED, Reason.SAME_IDS
-            if not is_guid(other):
-                return Outcome.REFUSED, Reason.ANON_NOT_GUID
             anon_cluster = clusters.get(other)
             if anon_cluster is not None and anon_cluster is clusters.get(keep):
                 if anon_cluster.identified:

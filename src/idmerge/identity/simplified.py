@@ -54,10 +54,13 @@ class SimplifiedRules:
     def __init__(self, policy: Policy, clusters: Clusters) -> None:
         self.policy = policy
         self.clusters = clusters
-        #: links are the only decision here (bound once: it runs for every identity
-        #: event); a user may have any number of devices, so there is no limit
+        # Links are the only decision here, bound once as it runs for every identity
+        # event; a user may have any number of devices, so there is no limit.
         self.decide: Callable[[Op, tuple[str, ...]], Decision] = partial(
-            decide_link, clusters, policy, None
+            decide_link, clusters, policy, None, False
+        )
+        self.redecide: Callable[[Op, tuple[str, ...]], Decision] = partial(
+            decide_link, clusters, policy, None, True
         )
 
     def read(self, event: Event) -> Reading:

@@ -59,28 +59,39 @@ class ProjectWriter:
         return self._next_seq
 
     def ingest(self, events: Sequence[Event], *, received_at: int) -> Applied:
-        """Apply and durably store ``events``, in order; answer what the engine did."""
+        """Apply and durably store ``events``, in order; answer what the engine did.
+
+        Should anything fail on the way (an event the engine or the JSON encoder
+        chokes on, a refused commit), nothing of the batch is stored and the engine
+        is rebuilt from the store, so memory never runs ahead of the disk.
+        """
         first = self._next_seq
-        applied = self.engine.apply_many(events, first)
-        stored = [
-            StoredEvent(
-                seq,
-                event.name,
-                distinct_id,
-                event.time,
-                event.insert_id,
-                _properties_json(event, annotations),
-                received_at,
+        try:
+            applied = self.engine.apply_many(events, first)
+            stored = [
+                StoredEvent(
+                    seq,
+                    event.name,
+                    distinct_id,
+                    event.time,
+                    event.insert_id,
+                    _properties_json(event, annotations),
+                    received_at,
+                )
+                for seq, event, distinct_id, annotations in zip(
+                    range(first, first + len(events)),
+                    events,
+                    applied.distinct_ids,
+                    applied.annotations,
+                    strict=True,
+                )
+            ]
+            self.store.commit(
+                self.project.id, WriteBatch(stored, applied.entries, self.engine.drain_changes())
             )
-            for seq, event, distinct_id, annotations in zip(
-                range(first, first + len(events)),
-                events,
-                applied.distinct_ids,
-                applied.annotations,
-                strict=True,
-            )
-        ]
-        self._commit(WriteBatch(stored, applied.entries, self.engine.drain_changes()))
+        except BaseException:
+            self._reload()
+            raise
         self._next_seq = first + len(events)
         return applied
 
