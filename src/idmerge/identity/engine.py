@@ -24,7 +24,6 @@ from idmerge.identity.cdp import CdpRules
 from idmerge.identity.clusters import Clusters
 from idmerge.identity.legacy import LegacyRules
 from idmerge.identity.model import (
-    NO_ANNOTATIONS,
     SPLIT_OPS,
     Decision,
     Event,
@@ -324,7 +323,8 @@ def split_entry(
     targets = [s for s in targets if s not in already]
     if not targets:
         return f"the identity event with {what} is undone already"
-    ids = tuple(dict.fromkeys(x for e in entries if e.seq in set(targets) for x in e.ids))
+    wanted = set(targets)
+    ids = tuple(dict.fromkeys(x for e in entries if e.seq in wanted for x in e.ids))
     return LogEntry(
         seq,
         Op.UNDO,
@@ -336,9 +336,6 @@ def split_entry(
         time,
         tuple(targets),
     )
-
-
-__all__ = ["NO_ANNOTATIONS", "Explanation", "IdentityEngine", "split_entry"]
 
 
 @contextmanager

@@ -37,6 +37,7 @@ import re
 from idmerge.identity.clusters import Clusters
 from idmerge.identity.model import (
     MERGED,
+    NO_ANNOTATIONS,
     NOOP,
     REFUSED_JUNK,
     Decision,
@@ -67,13 +68,19 @@ def read_pair(policy: Policy, distinct_id: str, op: Op, first: object, second: o
 
     An empty id is not missing: it is a junk id, refused by the rules (``errJunkId``).
     """
+    longest = policy.max_id_length
+    if (
+        type(first) is str
+        and type(second) is str
+        and len(first) <= longest
+        and len(second) <= longest
+    ):
+        return (distinct_id, NO_ANNOTATIONS, op, (first, second), None, None)
     pair = tuple(x for x in (first, second) if type(x) is str and not policy.id_problem(x))
     present = tuple(x for x in pair if x)
     if first is None or second is None:
-        return (distinct_id, {}, Op.NONE, present, Outcome.REFUSED, Reason.MISSING_ID)
-    if len(pair) != 2:
-        return (distinct_id, {}, Op.NONE, present, Outcome.REFUSED, Reason.INVALID_ID)
-    return (distinct_id, {}, op, pair, None, None)
+        return (distinct_id, NO_ANNOTATIONS, Op.NONE, present, Outcome.REFUSED, Reason.MISSING_ID)
+    return (distinct_id, NO_ANNOTATIONS, Op.NONE, present, Outcome.REFUSED, Reason.INVALID_ID)
 
 
 class OriginalRules:
@@ -102,7 +109,7 @@ class OriginalRules:
             return read_pair(self.policy, distinct_id, Op.ALIAS, sent, props.get("alias"))
         if name == "$merge":
             return self._read_merge(event, distinct_id)
-        return (distinct_id, {}, None, (), None, None)
+        return (distinct_id, NO_ANNOTATIONS, None, (), None, None)
 
     def _read_merge(self, event: Event, distinct_id: str) -> Reading:
         pair = event.properties.get("$distinct_ids")
@@ -121,9 +128,9 @@ class OriginalRules:
         elif len(ids) != 2:
             reason = Reason.INVALID_ID
         else:
-            return (distinct_id, {}, Op.MERGE, ids, None, None)
+            return (distinct_id, NO_ANNOTATIONS, Op.MERGE, ids, None, None)
         present = tuple(x for x in ids if x)
-        return (distinct_id, {}, Op.NONE, present, Outcome.REFUSED, reason)
+        return (distinct_id, NO_ANNOTATIONS, Op.NONE, present, Outcome.REFUSED, reason)
 
     def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
         return self._decide(op, ids, screened=False)

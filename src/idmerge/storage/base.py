@@ -20,7 +20,10 @@ from idmerge.projects import Project
 class StoredEvent(NamedTuple):
     seq: int  # the project's ingestion sequence number
     name: str
-    distinct_id: str  # the id the event was stored under (resolved later, at query time)
+    #: the id the event was stored under; readers resolve it through the mapping at
+    #: query time, except in ``legacy`` mode, where it was resolved at ingestion and
+    #: must not be re-attributed (legacy is not retroactive)
+    distinct_id: str
     time: int  # ms since the epoch, as the event says
     insert_id: str | None
     properties: str  # JSON object text, with the engine's annotations
