@@ -16,6 +16,7 @@ from idmerge.identity import (
     Reason,
     split_entry,
 )
+from idmerge.identity.reading import IDENTITY_PROPERTIES
 
 GUID = "0b9a6a7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 GUID2 = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9"
@@ -319,16 +320,7 @@ def test_non_identity_events_have_no_entry(project, mode):
 # -- malformed identity events --------------------------------------------------------
 
 ODD_VALUES = [None, "", " ", 0, -1.5, True, [], ["a"], ["a", "b", "c"], {}, {"a": "b"}, "x" * 300]
-IDENTITY_KEYS = [
-    "$user_id",
-    "$device_id",
-    "distinct_id",
-    "alias",
-    "$identified_id",
-    "$anon_id",
-    "$anon_distinct_id",
-    "$distinct_ids",
-]
+IDENTITY_KEYS = IDENTITY_PROPERTIES
 
 
 @pytest.mark.parametrize("mode", ALL_MODES)

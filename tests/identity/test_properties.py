@@ -26,6 +26,7 @@ from idmerge.identity import (
     Step,
     split_entry,
 )
+from idmerge.identity.reading import IDENTITY_PROPERTIES
 
 ALL_MODES = list(Mode)
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -435,18 +436,7 @@ def test_legacy_never_reattributes_earlier_events(events):
 @given(
     name=st.sampled_from(["$identify", "$create_alias", "$merge", "Login"]),
     props=st.dictionaries(
-        st.sampled_from(
-            [
-                "$user_id",
-                "$device_id",
-                "distinct_id",
-                "alias",
-                "$identified_id",
-                "$anon_id",
-                "$anon_distinct_id",
-                "$distinct_ids",
-            ]
-        ),
+        st.sampled_from(IDENTITY_PROPERTIES),
         st.recursive(
             st.none()
             | st.booleans()

@@ -5,7 +5,13 @@ modes share (dedup, the explain history, replay and split); one module per mode
 holds that mode's rules in its docstring and code.
 """
 
-from idmerge.identity.engine import Applied, Explanation, IdentityEngine, split_entry
+from idmerge.identity.engine import (
+    Applied,
+    Explanation,
+    IdentityEngine,
+    paused_gc,
+    split_entry,
+)
 from idmerge.identity.model import Event, LogEntry, Mode, Op, Outcome, Reason, Step
 from idmerge.identity.policy import DEFAULT_JUNK_IDS, DEVICE_PREFIX, Policy
 
@@ -23,5 +29,6 @@ __all__ = [
     "Policy",
     "Reason",
     "Step",
+    "paused_gc",
     "split_entry",
 ]

@@ -8,6 +8,17 @@ from idmerge.identity.model import Event
 
 #: The event names Mixpanel gives identity meaning in Original ID Merge.
 MIXPANEL_IDENTITY_EVENTS = frozenset({"$identify", "$create_alias", "$merge"})
+#: Every property some mode reads an id from.
+IDENTITY_PROPERTIES = (
+    "$user_id",
+    "$device_id",
+    "distinct_id",
+    "alias",
+    "$identified_id",
+    "$anon_id",
+    "$anon_distinct_id",
+    "$distinct_ids",
+)
 
 
 def nonempty(value: Any) -> TypeGuard[str]:

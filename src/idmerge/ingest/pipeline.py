@@ -13,7 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from idmerge.errors import SplitRefused
-from idmerge.identity import Applied, Event, IdentityEngine, LogEntry, Mode, split_entry
+from idmerge.identity import (
+    Applied,
+    Event,
+    IdentityEngine,
+    LogEntry,
+    Mode,
+    paused_gc,
+    split_entry,
+)
 from idmerge.projects import Project
 from idmerge.storage.base import Store, StoredEvent, WriteBatch
 
@@ -31,8 +39,10 @@ def _properties_json(event: Event, annotations: Mapping[str, str]) -> str:
 
 def load_engine(store: Store, project: Project) -> IdentityEngine:
     """Rebuild a project's identity engine from its stored identity log."""
-    seen = store.distinct_ids(project.id) if project.mode is Mode.CDP else ()
-    return IdentityEngine.replay(project.policy(), store.read_log(project.id), seen_ids=seen)
+    with paused_gc():  # millions of small tuples, no cycles: see paused_gc
+        log = list(store.read_log(project.id))
+        seen = set(store.distinct_ids(project.id)) if project.mode is Mode.CDP else set()
+    return IdentityEngine.replay(project.policy(), log, seen_ids=seen)
 
 
 @dataclass(frozen=True, slots=True)

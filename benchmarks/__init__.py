@@ -1,0 +1,1 @@
+"""Benchmarks for idmerge (run from the repository root: ``python -m benchmarks.NAME``)."""
