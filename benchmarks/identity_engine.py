@@ -1,4 +1,4 @@
-"""Identity-engine benchmark: throughput of ``IdentityEngine.apply``, replay, memory.
+"""Identity-engine benchmark: throughput of ``apply_many`` / ``apply``, rebuild, memory.
 
 Run from the repository root::
 
@@ -9,28 +9,30 @@ Each mode runs in a fresh subprocess (so peak RSS is per mode), one after the ot
 In each, the stream of :mod:`benchmarks.datagen` is generated into memory first (not
 timed); then:
 
-* **engine pass**: ``engine.apply(event, seq)`` over every event, keeping the log
-  entries (steps with a non-``None`` entry: the *identity events*) as the caller
-  does. Reported: events/s, and identity events/s = identity events / the time of
-  the *whole* pass (non-identity events included), with the identity share.
-* **``apply_many`` pass** (when the engine has it): the writer's path, a fresh
-  engine fed batches of ``--batch`` events (10,000), ``drain_changes`` after each;
-  its log must equal the ``apply`` pass's.
-* **identity-only pass** (a diagnostic): a fresh engine applies only the events
-  that were identity events in the pass; identity events / that time. It says what
-  the engine does per identity event when nothing else is in the stream.
+* **identity events** are the events with identity meaning (the spec's "any event
+  whose processing may change clusters": an outcome, ``noop`` included, logged or
+  not); the log holds only the entries of those that changed something or were
+  refused or ignored.
+* **``apply`` pass** (a diagnostic): ``engine.apply(event, seq)``, one call per
+  event, over every event, keeping the log entries as the caller does.
+* **``apply_many`` pass**: the writer's path, a fresh engine fed batches of
+  ``--batch`` events (10,000), ``drain_changes`` after each; its log must equal the
+  ``apply`` pass's. Reported: events/s, and identity events / the whole pass.
+* **identity-only pass** (the figure the throughput target is judged on): a fresh
+  engine applies only the identity events, through ``apply_many`` in batches;
+  identity events / that time.
 * **baseline**: the same loop over the same events that only reads each event's
   identity properties and does one dict assignment, run between the timed sections
-  (before the first pass and after each one); the best time counts. ``engine / baseline`` is the
-  figure to compare run to run on a noisy machine: both are measured in the same
-  process, minutes apart, on the same objects, and on CPU time
+  (before the first pass and after each one); the best time counts. The ratios to
+  it are the figures to compare run to run on a noisy machine: both are measured in
+  the same process, minutes apart, on the same objects, and on CPU time
   (``time.process_time``), which time slices lost to other processes do not
   inflate. Wall times are reported too, with the load average.
 * **rebuild**: ``IdentityEngine.replay(policy, log)`` of the pass's log in a fresh
   process that loads the log (and, in ``cdp``, the stored ids, as ``load_engine``
   does) from a file, as a server does at start-up; its time, and that time scaled to
-  1M identity events. The rebuilt engine is compared with the live one (a hash of
-  the id -> resolved id map). Diagnostics: the same with the cyclic garbage
+  1M log entries (what a rebuild replays). The rebuilt engine is compared with the
+  live one (a hash of the id -> resolved id map). Diagnostics: the same with the cyclic garbage
   collector off, and a replay inside the benchmark process (whose heap the 3 GB
   stream has scattered: slower, as a split in a long-running server may be).
 * **memory**: peak RSS of the mode's process through the pass (``ru_maxrss``: the
