@@ -248,12 +248,12 @@ class IdentityEngine:
                 detached[entry.ids[0]] = entry.seq
         if not in_order:  # a stored log is in order already; a caller's may not be
             entries = sorted(entries, key=attrgetter("seq"))
-        engine = cls(policy, seen_ids=seen_ids)
-        redecide, remember = engine._rules.redecide, engine._remember
-        engine.clusters.changed = None
         undo, detach, noop, none = Op.UNDO, Op.DETACH, Outcome.NOOP, Op.NONE
         splits = bool(undone or detached)
         with paused_gc():
+            engine = cls(policy, seen_ids=seen_ids)
+            redecide, remember = engine._rules.redecide, engine._remember
+            engine.clusters.changed = None
             for entry in entries:
                 op = entry.op
                 if splits and (

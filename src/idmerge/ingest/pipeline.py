@@ -2,14 +2,15 @@
 
 The engine's state advances in memory as events are applied; the batch's events,
 identity-log entries and mapping changes are then committed in one transaction. If
-the commit fails, the engine is rebuilt from the store, so memory never runs ahead
-of what is durable.
+anything on the way fails, the engine is rebuilt from the store, so memory never runs
+ahead of what is durable.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from idmerge.errors import SplitRefused
@@ -41,7 +42,7 @@ def load_engine(store: Store, project: Project) -> IdentityEngine:
     """Rebuild a project's identity engine from its stored identity log."""
     with paused_gc():  # millions of small tuples, no cycles: see paused_gc
         log = list(store.read_log(project.id))
-        seen = set(store.distinct_ids(project.id)) if project.mode is Mode.CDP else set()
+    seen = store.distinct_ids(project.id) if project.mode is Mode.CDP else ()
     return IdentityEngine.replay(project.policy(), log, seen_ids=seen)
 
 
@@ -76,7 +77,7 @@ class ProjectWriter:
         is rebuilt from the store, so memory never runs ahead of the disk.
         """
         first = self._next_seq
-        try:
+        with self._all_or_nothing():
             applied = self.engine.apply_many(events, first)
             stored = [
                 StoredEvent(
@@ -99,9 +100,6 @@ class ProjectWriter:
             self.store.commit(
                 self.project.id, WriteBatch(stored, applied.entries, self.engine.drain_changes())
             )
-        except BaseException:
-            self._reload()
-            raise
         self._next_seq = first + len(events)
         return applied
 
@@ -130,14 +128,18 @@ class ProjectWriter:
         rebuilt = IdentityEngine.replay(
             self.project.policy(), [*log, entry], seen_ids=self.engine.seen_ids
         )
-        self._commit(WriteBatch(log=[entry], mapping=list(rebuilt.mapping()), replace_mapping=True))
+        batch = WriteBatch(log=[entry], mapping=list(rebuilt.mapping()), replace_mapping=True)
+        with self._all_or_nothing():
+            self.store.commit(self.project.id, batch)
         self.engine = rebuilt
         self._next_seq += 1
         return SplitResult(entry, {x: rebuilt.cluster(x) for x in sorted(affected)})
 
-    def _commit(self, batch: WriteBatch) -> None:
+    @contextmanager
+    def _all_or_nothing(self) -> Iterator[None]:
+        """On any failure inside, rebuild the engine from the store and re-raise."""
         try:
-            self.store.commit(self.project.id, batch)
+            yield
         except BaseException:
             self._reload()
             raise

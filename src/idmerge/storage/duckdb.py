@@ -9,6 +9,7 @@ Only one process may open the file while it is written; a second gets
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Iterator
@@ -244,7 +245,10 @@ class DuckDBStore:
                     )
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # A failure before BEGIN took effect leaves nothing to roll back; the
+                # error worth reporting is the first one, not the rollback's.
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
                 raise
             finally:
                 for name in names.values():
