@@ -459,34 +459,42 @@ def _original_anon(device: str) -> str:
     return DEVICE + device if device[:1] in "01234567" else device
 
 
+def _props(b: Beat, distinct_id: str | None) -> dict[str, Any]:
+    """The properties every record starts with."""
+    return {"time": b.time, "distinct_id": distinct_id, "$insert_id": b.insert_id}
+
+
+def _render_alias_or_merge(b: Beat) -> tuple[str, dict[str, Any]]:
+    """An alias or a merge beat, as the Mixpanel modes send it."""
+    props = _props(b, b.user)
+    if b.kind == ALIAS:
+        props["alias"] = b.other
+        return "$create_alias", props
+    props["$distinct_ids"] = [b.user, b.other]
+    return "$merge", props
+
+
 def render_simplified(b: Beat) -> tuple[str, dict[str, Any]]:
     kind, user, device = b.kind, b.user, b.device
     if kind <= LOGIN:  # TRACK or LOGIN
         assert device is not None
-        if user is None:
-            props = {"time": b.time, "distinct_id": DEVICE + device, "$insert_id": b.insert_id}
-            props["$device_id"] = device
-        else:
-            props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id}
-            props["$device_id"] = device
+        props = _props(b, DEVICE + device if user is None else user)
+        props["$device_id"] = device
+        if user is not None:
             props["$user_id"] = user
         props.update(b.extra)
         return b.name, props
     if kind == SERVER:
-        props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id, "$user_id": user}
+        props = _props(b, user)
+        props["$user_id"] = user
         props.update(b.extra)
         return b.name, props
-    if kind == ALIAS:
-        props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id, "alias": b.other}
-        return "$create_alias", props
-    props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id}
-    props["$distinct_ids"] = [user, b.other]
-    return "$merge", props
+    return _render_alias_or_merge(b)
 
 
 def render_cdp(b: Beat) -> tuple[str, dict[str, Any]]:
     if b.kind == MERGE:  # Segment unifies two user ids with alias(userId, previousId)
-        props = {"time": b.time, "distinct_id": b.other, "$insert_id": b.insert_id}
+        props = _props(b, b.other)
         props["alias"] = b.user
         return "$create_alias", props
     return render_simplified(b)
@@ -496,14 +504,13 @@ def render_original(b: Beat) -> tuple[str, dict[str, Any]]:
     kind, user = b.kind, b.user
     if kind == TRACK:
         assert b.device is not None
-        sent = user if user is not None else _original_anon(b.device)
-        props = {"time": b.time, "distinct_id": sent, "$insert_id": b.insert_id}
+        props = _props(b, user if user is not None else _original_anon(b.device))
         props.update(b.extra)
         return b.name, props
     if kind == LOGIN:
         assert b.device is not None
         anon = _original_anon(b.device)
-        props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id}
+        props = _props(b, user)
         if anon.startswith(DEVICE):  # the JS SDK's form
             props["$anon_distinct_id"] = anon
         else:  # the HTTP API's form
@@ -511,35 +518,30 @@ def render_original(b: Beat) -> tuple[str, dict[str, Any]]:
             props["$anon_id"] = anon
         return "$identify", props
     if kind == SERVER:
-        props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id}
+        props = _props(b, user)
         props.update(b.extra)
         return b.name, props
-    if kind == ALIAS:
-        props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id, "alias": b.other}
-        return "$create_alias", props
-    props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id}
-    props["$distinct_ids"] = [user, b.other]
-    return "$merge", props
+    return _render_alias_or_merge(b)
 
 
 def render_legacy(b: Beat) -> tuple[str, dict[str, Any]]:
     kind, user = b.kind, b.user
     if kind == TRACK or (kind == LOGIN and not b.signup):
         assert b.device is not None
-        sent = user if user is not None else b.device
-        props = {"time": b.time, "distinct_id": sent, "$insert_id": b.insert_id}
+        props = _props(b, user if user is not None else b.device)
         props.update(b.extra)
         return b.name, props
     if kind == LOGIN:  # sign-up: alias(new user id) from the anonymous id
-        props = {"time": b.time, "distinct_id": b.device, "$insert_id": b.insert_id}
+        props = _props(b, b.device)
         props["alias"] = user
         return "$create_alias", props
     if kind == SERVER:
-        props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id}
+        props = _props(b, user)
         props.update(b.extra)
         return b.name, props
     # ALIAS and MERGE: legacy projects have only alias
-    props = {"time": b.time, "distinct_id": user, "$insert_id": b.insert_id, "alias": b.other}
+    props = _props(b, user)
+    props["alias"] = b.other
     return "$create_alias", props
 
 

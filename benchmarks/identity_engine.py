@@ -115,7 +115,6 @@ def loaded_engine() -> tuple[str, bool]:
 #: The engine this process imported (others may edit the sources meanwhile).
 LOADED_ENGINE, COMPILED = loaded_engine()
 LOADED_SOURCES = engine_fingerprint()
-HAS_APPLY_MANY = hasattr(IdentityEngine, "apply_many")
 
 #: Targets from the issue.
 TARGET_IDENTITY_PER_S = 300_000  # for simplified and original
@@ -171,7 +170,7 @@ def batch_pass(
     those with identity meaning (an outcome, logged or not; the spec's "any event
     whose processing may change clusters")."""
     engine = IdentityEngine(policy)
-    apply_many = engine.apply_many  # type: ignore[attr-defined]
+    apply_many = engine.apply_many
     drain = engine.drain_changes
     entries: list[LogEntry] = []
     meaningful: list[int] = []
@@ -188,7 +187,7 @@ def batch_pass(
 def identity_only_pass(policy: Policy, events: Sequence[Event], batch: int) -> int:
     """A fresh engine applies only the identity events, through ``apply_many``."""
     engine = IdentityEngine(policy)
-    apply_many = engine.apply_many  # type: ignore[attr-defined]
+    apply_many = engine.apply_many
     for first in range(0, len(events), batch):
         apply_many(events[first : first + batch], first)
     return len(events)
@@ -301,24 +300,22 @@ def run_mode(mode: str, config: Config, *, repeat: int = 1, batch: int = 10_000)
     peak_after_pass = peak_rss_bytes()
     run_baseline()
 
-    many: dict[str, Any] = {}
-    if HAS_APPLY_MANY:
-        engine = None
-        settle()
-        wall, cpu, (engine, batch_entries, meaningful) = timed(
-            lambda: batch_pass(policy, events, batch)
-        )
-        log(f"{mode}: apply_many pass {wall:.2f} s, {len(batch_entries):,} identity events")
-        many = {
-            "many_s": wall,
-            "many_cpu_s": cpu,
-            "many_entries": len(batch_entries),
-            "many_same_log": batch_entries == entries,
-            "identity_meaning": len(meaningful),
-        }
-        entries = batch_entries  # identical when many_same_log; else the writer's log
-        del batch_entries
-        run_baseline()
+    engine = None
+    settle()
+    wall, cpu, (engine, batch_entries, meaningful) = timed(
+        lambda: batch_pass(policy, events, batch)
+    )
+    log(f"{mode}: apply_many pass {wall:.2f} s, {len(batch_entries):,} identity events")
+    many = {
+        "many_s": wall,
+        "many_cpu_s": cpu,
+        "many_entries": len(batch_entries),
+        "many_same_log": batch_entries == entries,
+        "identity_meaning": len(meaningful),
+    }
+    entries = batch_entries  # identical when many_same_log; else the writer's log
+    del batch_entries
+    run_baseline()
 
     identity_events = [events[seq] for seq in meaningful]
     settle()
@@ -458,12 +455,8 @@ def profile_mode(mode: str, config: Config, top: int, batch: int = 10_000) -> No
     settle()
     profiler = cProfile.Profile()
     profiler.enable()
-    if HAS_APPLY_MANY:  # the writer's path
-        engine, entries, _ = batch_pass(policy, events, batch)
-        how = f"apply_many, batches of {batch:,}"
-    else:
-        engine, entries = engine_pass(policy, events)
-        how = "apply"
+    engine, entries, _ = batch_pass(policy, events, batch)
+    how = f"apply_many, batches of {batch:,}"
     profiler.disable()
     print(f"## {mode}: {how}, {len(events):,} events ({len(entries):,} identity)")
     pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
@@ -550,14 +543,11 @@ def report(results: list[dict[str, Any]], config: Config, command: str) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        if "many_s" in r:
-            many = (
-                f"{r['many_s']:.2f} s ({r['many_cpu_s']:.2f} s): "
-                f"{r['events'] / r['many_s']:,.0f} "
-                f"| {r['many_cpu_s'] / r['baseline_cpu_s']:.1f}x"
-            )
-        else:
-            many = "n/a | n/a"
+        many = (
+            f"{r['many_s']:.2f} s ({r['many_cpu_s']:.2f} s): "
+            f"{r['events'] / r['many_s']:,.0f} "
+            f"| {r['many_cpu_s'] / r['baseline_cpu_s']:.1f}x"
+        )
         lines.append(
             f"| {r['mode']} | {r['identity_events']:,} ({r['identity_share']:.1%}) "
             f"| {r['pass_s']:.2f} s ({r['pass_cpu_s']:.2f} s) | {r['events_per_s']:,.0f} "
@@ -611,12 +601,10 @@ def report(results: list[dict[str, Any]], config: Config, command: str) -> str:
     lines += ["", "## Identity outcomes", ""]
     for r in results:
         parts = ", ".join(f"{k}: {v:,}" for k, v in r["outcomes"].items())
-        extra = ""
-        if "identity_meaning" in r:
-            extra = (
-                f" (events with identity meaning, logged or not: {r['identity_meaning']:,}; "
-                f"`apply_many` log = `apply` log: {'yes' if r['many_same_log'] else 'NO'})"
-            )
+        extra = (
+            f" (events with identity meaning, logged or not: {r['identity_meaning']:,}; "
+            f"`apply_many` log = `apply` log: {'yes' if r['many_same_log'] else 'NO'})"
+        )
         lines.append(f"- {r['mode']}: {parts}{extra}")
     story = results[0]["story"] if results else {}
     lines += [
