@@ -5,6 +5,7 @@
     IdmergeError (500)
     ├── BadRequest (400)             the request or command is wrong; the message says where
     │   └── SplitRefused (400)       the named event or id cannot be split
+    ├── PayloadTooLarge (413)        a body, batch or message past the protocol's limits
     ├── Unauthorized (401)           a token or secret matches no project
     ├── NotFound (404)
     │   └── ProjectNotFound (404)
@@ -36,6 +37,10 @@ class BadRequest(IdmergeError):
 
 class SplitRefused(BadRequest):
     pass
+
+
+class PayloadTooLarge(IdmergeError):
+    status = 413
 
 
 class Unauthorized(IdmergeError):

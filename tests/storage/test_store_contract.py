@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 
+from idmerge.errors import StoreUnavailable
 from idmerge.identity import LogEntry, Mode, Op, Outcome, Reason
 from idmerge.projects import Project
-from idmerge.storage.base import Store, StoredEvent, WriteBatch
+from idmerge.storage.base import (
+    IngestionWarning,
+    Store,
+    StoredEvent,
+    StoredProfile,
+    StoredProfileUpdate,
+    WriteBatch,
+)
+from idmerge.storage.duckdb import SCHEMA_VERSION, DuckDBStore
 
 
 def project(pid: int = 1, name: str = "app", mode: Mode = Mode.ORIGINAL) -> Project:
@@ -40,6 +52,10 @@ def test_empty_project_holds_no_data(store: Store) -> None:
     assert store.last_seq(1) == -1
     assert list(store.read_log(1)) == []
     assert list(store.read_events(1)) == []
+    assert list(store.read_events_deduplicated(1)) == []
+    assert list(store.read_profile_updates(1)) == []
+    assert list(store.read_profiles(1)) == []
+    assert store.read_warnings(1) == []
 
 
 def test_batch_writes_events_log_and_mapping(store: Store) -> None:
@@ -109,3 +125,195 @@ def test_failed_batch_writes_nothing(store: Store) -> None:
     assert [e.seq for e in store.read_events(1)] == [0]
     assert [e.seq for e in store.read_log(1)] == [0]
     assert list(store.read_mapping(1)) == [("b", "a")]
+
+
+# -- profiles, warnings, deduplicated reading ------------------------------------
+
+
+def update(
+    seq: int, target: str = "u1", op: str = "$set", kind: str = "user"
+) -> StoredProfileUpdate:
+    group_key = "company" if kind == "group" else ""
+    return StoredProfileUpdate(
+        seq, kind, group_key, target, target, op, '{"a":1}', 50 + seq, False, 9
+    )
+
+
+def profile(target: str = "u1", properties: str = '{"a":1}', **fields: Any) -> StoredProfile:
+    row = StoredProfile("user", "", target, properties, False, 60)
+    return row._replace(**fields)
+
+
+def warning(seq: int, **fields: Any) -> IngestionWarning:
+    row = IngestionWarning(
+        seq, 5, "/track", None, 0, None, "null", "view", None, "errJunkId", "junk id", '{"x":1}'
+    )
+    return row._replace(**fields)
+
+
+def test_profile_updates_read_back_in_sequence_order(store: Store) -> None:
+    """Updates are append-only and read back as written, by seq, whatever the batch order."""
+    store.save_project(project())
+    store.commit(1, WriteBatch(profile_updates=[update(3), update(1, "g", "$union", "group")]))
+    store.commit(1, WriteBatch(profile_updates=[update(4, op="$delete"), update(3)]))
+    assert [u.seq for u in store.read_profile_updates(1)] == [1, 3, 3, 4]
+    first = next(store.read_profile_updates(1))
+    assert first == update(1, "g", "$union", "group")
+    assert first.ignore_time is False
+
+
+def test_profile_updates_alone_make_a_project_hold_data(store: Store) -> None:
+    """A profile update freezes the mode like an event; warnings alone do not."""
+    store.save_project(project())
+    store.save_project(project(2, "two"))
+    store.commit(1, WriteBatch(profile_updates=[update(0)]))
+    store.commit(2, WriteBatch(warnings=[warning(0)]))
+    assert store.holds_data(1)
+    assert not store.holds_data(2)
+
+
+def test_last_seq_covers_every_numbered_table(store: Store) -> None:
+    """The highest seq may be an event, a log entry, a profile update or a warning."""
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(0)], [entry(1, "a", "b")]))
+    assert store.last_seq(1) == 1
+    store.commit(1, WriteBatch(profile_updates=[update(2)]))
+    assert store.last_seq(1) == 2
+    store.commit(1, WriteBatch(warnings=[warning(7)]))
+    assert store.last_seq(1) == 7
+    store.commit(1, WriteBatch([event(8)]))
+    assert store.last_seq(1) == 8
+
+
+def test_profiles_replace_rows_with_the_same_key(store: Store) -> None:
+    """A profile row is keyed by (kind, group_key, target); a new state replaces it."""
+    store.save_project(project())
+    group = StoredProfile("group", "company", "u1", '{"g":1}', False, 1)
+    other_key = group._replace(group_key="team")
+    store.commit(1, WriteBatch(profiles=[profile("b"), profile("a"), group, other_key]))
+    store.commit(
+        1,
+        WriteBatch(
+            profiles=[
+                profile("b", "{}", deleted=True, updated_at=70),
+                group._replace(properties="{}"),
+            ]
+        ),
+    )
+    assert list(store.read_profiles(1)) == [
+        group._replace(properties="{}"),
+        other_key,
+        profile("a"),
+        profile("b", "{}", deleted=True, updated_at=70),
+    ]
+
+
+def test_last_state_of_a_profile_in_one_batch_wins(store: Store) -> None:
+    """Two states of one profile in one batch leave one row: the later."""
+    store.save_project(project())
+    store.commit(
+        1, WriteBatch(profiles=[profile(properties='{"a":1}'), profile(properties='{"a":2}')])
+    )
+    assert list(store.read_profiles(1)) == [profile(properties='{"a":2}')]
+
+
+def test_warnings_read_newest_first_and_page(store: Store) -> None:
+    """Warnings come back by descending seq; limit and before_seq page through them."""
+    store.save_project(project())
+    first = warning(0, event_seq=None, record_index=None, insert_id=None, distinct_id=None, event=None)
+    store.commit(1, WriteBatch(warnings=[first, warning(2, field="properties.time")]))
+    store.commit(1, WriteBatch(warnings=[warning(5), warning(4)]))
+    assert [w.seq for w in store.read_warnings(1)] == [5, 4, 2, 0]
+    assert store.read_warnings(1)[-1] == first
+    assert store.read_warnings(1, limit=2) == [warning(5), warning(4)]
+    assert store.read_warnings(1, limit=2, before_seq=4) == [
+        warning(2, field="properties.time"),
+        first,
+    ]
+    assert store.read_warnings(1, before_seq=0) == []
+    assert store.read_warnings(1, limit=0) == []
+    assert store.read_warnings(1, limit=10, before_seq=99)[0].record_index == 0
+
+
+def test_new_tables_are_isolated_per_project(store: Store) -> None:
+    """Profile updates, profiles and warnings of one project never show in another."""
+    store.save_project(project())
+    store.save_project(project(2, "two"))
+    store.commit(
+        1, WriteBatch(profile_updates=[update(0)], profiles=[profile()], warnings=[warning(1)])
+    )
+    store.commit(2, WriteBatch(profiles=[profile(properties="{}")]))
+    assert list(store.read_profile_updates(2)) == []
+    assert list(store.read_profiles(2)) == [profile(properties="{}")]
+    assert list(store.read_profiles(1)) == [profile()]
+    assert store.read_warnings(2) == []
+    assert store.last_seq(2) == -1
+
+
+def dup(seq: int, insert_id: str | None = "i", name: str = "view", time: int = 1000) -> StoredEvent:
+    return StoredEvent(seq, name, "u1", time, insert_id, f'{{"n":{seq}}}', 5)
+
+
+def test_deduplicated_events_keep_the_last_delivery(store: Store) -> None:
+    """Same (event, distinct_id, time, insert_id): the highest seq is kept, in seq order."""
+    store.save_project(project())
+    store.commit(1, WriteBatch([dup(0), dup(1, "j"), dup(2)]))
+    store.commit(1, WriteBatch([dup(3, "j"), dup(4), dup(5, "k")]))
+    assert list(store.read_events_deduplicated(1)) == [dup(3, "j"), dup(4), dup(5, "k")]
+    assert [e.seq for e in store.read_events(1)] == [0, 1, 2, 3, 4, 5]
+
+
+def test_deduplication_needs_the_whole_key(store: Store) -> None:
+    """A different name, id or time is another event; no insert_id is never a duplicate."""
+    store.save_project(project())
+    other_id = dup(3)._replace(distinct_id="u2")
+    batch = [dup(0), dup(1, name="click"), dup(2, time=1001), other_id, dup(4, None), dup(5, None)]
+    store.commit(1, WriteBatch(batch))
+    assert [e.seq for e in store.read_events_deduplicated(1)] == [0, 1, 2, 3, 4, 5]
+    store.save_project(project(2, "two"))
+    store.commit(2, WriteBatch([dup(6)]))  # the same key in another project
+    assert [e.seq for e in store.read_events_deduplicated(1)] == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("bad_part", ["profile_updates", "profiles", "warnings"])
+def test_failed_batch_writes_no_profile_or_warning(store: Store, bad_part: str) -> None:
+    """A batch failing in any of the new parts writes none of its parts."""
+    store.save_project(project())
+    store.commit(
+        1, WriteBatch(profile_updates=[update(0)], profiles=[profile()], warnings=[warning(1)])
+    )
+    batch = WriteBatch(
+        [event(2)],
+        [entry(3, "a", "b")],
+        [("b", "a")],
+        profile_updates=[update(4, "u2")],
+        profiles=[profile(properties="{}"), profile("u2")],
+        warnings=[warning(5)],
+    )
+    rows: list[Any] = getattr(batch, bad_part)
+    rows.append(rows[-1]._replace(kind=None) if bad_part != "warnings" else warning(6, reason=None))
+    with pytest.raises(Exception):  # noqa: B017 - each backend fails in its own way
+        store.commit(1, batch)
+    assert list(store.read_events(1)) == []
+    assert list(store.read_log(1)) == []
+    assert list(store.read_mapping(1)) == []
+    assert list(store.read_profile_updates(1)) == [update(0)]
+    assert list(store.read_profiles(1)) == [profile()]
+    assert store.read_warnings(1) == [warning(1)]
+    assert store.last_seq(1) == 1
+
+
+def test_duckdb_file_from_a_newer_idmerge_is_refused(tmp_path: Path) -> None:
+    """An older schema is brought up to date on open; a newer one is not misread."""
+    path = tmp_path / "t.duckdb"
+    DuckDBStore(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE idmerge_meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    DuckDBStore(path).close()  # an older file opens (the new tables are added)
+    con = duckdb.connect(str(path))
+    assert con.execute("SELECT value FROM idmerge_meta").fetchall() == [(str(SCHEMA_VERSION),)]
+    con.execute("UPDATE idmerge_meta SET value = ?", [str(SCHEMA_VERSION + 1)])
+    con.close()
+    with pytest.raises(StoreUnavailable, match="newer idmerge"):
+        DuckDBStore(path)

@@ -2,7 +2,10 @@
 
 Row-by-row inserts run at about 2k rows/s in DuckDB, Arrow batches at over 100k
 rows/s (see DESIGN.md), so every write here goes through a registered Arrow table,
-and a batch of events, identity-log entries and mapping changes is one transaction.
+and a batch (events, identity-log entries, mapping changes, profile updates, profile
+states, ingestion warnings) is one transaction. Rows that replace others (mapping,
+profiles) are written as one ``DELETE … IN`` plus one ``INSERT`` per batch: single-row
+upserts run at a few hundred per second.
 Only one process may open the file while it is written; a second gets
 :class:`~idmerge.errors.StoreLocked` naming the process that holds it.
 """
@@ -12,9 +15,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -22,13 +25,23 @@ import pyarrow as pa
 from idmerge.errors import StoreLocked, StoreUnavailable
 from idmerge.identity import LogEntry, Mode, Op, Outcome, Reason
 from idmerge.projects import Project
-from idmerge.storage.base import StoredEvent, WriteBatch
+from idmerge.storage.base import (
+    IngestionWarning,
+    StoredEvent,
+    StoredProfile,
+    StoredProfileUpdate,
+    WriteBatch,
+)
 
 DATABASE_FILE = "idmerge.duckdb"
-SCHEMA_VERSION = 1
+#: 2 added profile_updates, profiles and ingestion_warnings. Every change so far only
+#: adds tables, which ``CREATE TABLE IF NOT EXISTS`` brings to an older file, so
+#: opening one upgrades it in place (pre-release: no migration beyond that). A file
+#: written by a newer idmerge is refused rather than misread.
+SCHEMA_VERSION = 2
 
+_META = "CREATE TABLE IF NOT EXISTS idmerge_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS idmerge_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS projects (
     id INTEGER PRIMARY KEY,
     name VARCHAR NOT NULL,  -- unique, as are token and secret: create_project checks
@@ -67,6 +80,43 @@ CREATE TABLE IF NOT EXISTS identity_mapping (
     distinct_id VARCHAR NOT NULL,
     resolved_distinct_id VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS profile_updates (  -- append-only, the source of profiles
+    project_id INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    kind VARCHAR NOT NULL,
+    group_key VARCHAR NOT NULL,
+    distinct_id VARCHAR NOT NULL,
+    target VARCHAR NOT NULL,
+    op VARCHAR NOT NULL,
+    value VARCHAR NOT NULL,
+    time BIGINT NOT NULL,
+    ignore_time BOOLEAN NOT NULL,
+    received_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS profiles (  -- one row per (project_id, kind, group_key, target)
+    project_id INTEGER NOT NULL,
+    kind VARCHAR NOT NULL,
+    group_key VARCHAR NOT NULL,
+    target VARCHAR NOT NULL,
+    properties VARCHAR NOT NULL,
+    deleted BOOLEAN NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingestion_warnings (
+    project_id INTEGER NOT NULL,
+    seq BIGINT NOT NULL,
+    received_at BIGINT NOT NULL,
+    endpoint VARCHAR NOT NULL,
+    event_seq BIGINT,
+    record_index INTEGER,
+    insert_id VARCHAR,
+    distinct_id VARCHAR,
+    event VARCHAR,
+    field VARCHAR,
+    reason VARCHAR NOT NULL,
+    message VARCHAR NOT NULL,
+    payload VARCHAR
+);
 """
 
 _EVENT_SCHEMA = pa.schema(
@@ -94,7 +144,52 @@ _LOG_SCHEMA = pa.schema(
     ]
 )
 _MAPPING_SCHEMA = pa.schema([("distinct_id", pa.string()), ("resolved", pa.string())])
+_UPDATE_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("kind", pa.string()),
+        ("group_key", pa.string()),
+        ("distinct_id", pa.string()),
+        ("target", pa.string()),
+        ("op", pa.string()),
+        ("value", pa.string()),
+        ("time", pa.int64()),
+        ("ignore_time", pa.bool_()),
+        ("received_at", pa.int64()),
+    ]
+)
+_PROFILE_SCHEMA = pa.schema(
+    [
+        ("kind", pa.string()),
+        ("group_key", pa.string()),
+        ("target", pa.string()),
+        ("properties", pa.string()),
+        ("deleted", pa.bool_()),
+        ("updated_at", pa.int64()),
+    ]
+)
+_WARNING_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("received_at", pa.int64()),
+        ("endpoint", pa.string()),
+        ("event_seq", pa.int64()),
+        ("record_index", pa.int32()),
+        ("insert_id", pa.string()),
+        ("distinct_id", pa.string()),
+        ("event", pa.string()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("message", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
+_EVENT_COLUMNS = "seq, event, distinct_id, time, insert_id, properties, received_at"
+_UPDATE_COLUMNS = ", ".join(_UPDATE_SCHEMA.names)
+_PROFILE_COLUMNS = ", ".join(_PROFILE_SCHEMA.names)
+_WARNING_COLUMNS = ", ".join(_WARNING_SCHEMA.names)
 _READ_CHUNK = 1 << 18
+_Row = TypeVar("_Row")
 
 
 def open_store(data_dir: str | Path) -> DuckDBStore:
@@ -108,7 +203,8 @@ def open_store(data_dir: str | Path) -> DuckDBStore:
 
 
 class DuckDBStore:
-    """Every project's events, identity log and mapping in one DuckDB file."""
+    """Every project's events, identity log, mapping, profiles and ingestion warnings
+    in one DuckDB file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -124,9 +220,23 @@ class DuckDBStore:
         self._lock = threading.Lock()  # one statement sequence at a time on the connection
         self._names = itertools.count()
         with self._lock:
-            self._con.execute(_SCHEMA)
-            self._con.execute(
-                "INSERT INTO idmerge_meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
+            self._open_schema()
+
+    def _open_schema(self) -> None:
+        con = self._con
+        con.execute(_META)
+        row = con.execute("SELECT value FROM idmerge_meta WHERE key = 'schema_version'").fetchall()
+        found = int(row[0][0]) if row else None
+        if found is not None and found > SCHEMA_VERSION:
+            con.close()
+            raise StoreUnavailable(
+                f"{str(self.path)!r} was written by a newer idmerge (schema {found}; this "
+                f"one knows up to {SCHEMA_VERSION}): upgrade idmerge to open it"
+            )
+        con.execute(_SCHEMA)
+        if found != SCHEMA_VERSION:
+            con.execute(
+                "INSERT OR REPLACE INTO idmerge_meta VALUES ('schema_version', ?)",
                 [str(SCHEMA_VERSION)],
             )
 
@@ -174,7 +284,8 @@ class DuckDBStore:
         with self._lock:
             row = self._con.execute(
                 "SELECT EXISTS (SELECT 1 FROM events WHERE project_id = $p) "
-                "OR EXISTS (SELECT 1 FROM identity_log WHERE project_id = $p)",
+                "OR EXISTS (SELECT 1 FROM identity_log WHERE project_id = $p) "
+                "OR EXISTS (SELECT 1 FROM profile_updates WHERE project_id = $p)",
                 {"p": project_id},
             ).fetchall()[0]
         return bool(row[0])
@@ -184,7 +295,9 @@ class DuckDBStore:
             row = self._con.execute(
                 "SELECT greatest("
                 "(SELECT max(seq) FROM events WHERE project_id = $p), "
-                "(SELECT max(seq) FROM identity_log WHERE project_id = $p))",
+                "(SELECT max(seq) FROM identity_log WHERE project_id = $p), "
+                "(SELECT max(seq) FROM profile_updates WHERE project_id = $p), "
+                "(SELECT max(seq) FROM ingestion_warnings WHERE project_id = $p))",
                 {"p": project_id},
             ).fetchall()[0]
         return -1 if row[0] is None else int(row[0])
@@ -194,11 +307,7 @@ class DuckDBStore:
     def commit(self, project_id: int, batch: WriteBatch) -> None:
         tables: dict[str, pa.Table] = {}
         if batch.events:
-            columns = list(zip(*batch.events, strict=True))
-            tables["events"] = pa.table(
-                [pa.array(c, f.type) for c, f in zip(columns, _EVENT_SCHEMA, strict=True)],
-                schema=_EVENT_SCHEMA,
-            )
+            tables["events"] = _rows_table(batch.events, _EVENT_SCHEMA)
         if batch.log:
             tables["identity_log"] = _log_table(batch.log)
         if batch.mapping:
@@ -209,6 +318,14 @@ class DuckDBStore:
                 ],
                 schema=_MAPPING_SCHEMA,
             )
+        if batch.profile_updates:
+            tables["profile_updates"] = _rows_table(batch.profile_updates, _UPDATE_SCHEMA)
+        if batch.profiles:
+            # the last state of a profile in the batch wins, as a replacement would
+            latest = {(p.kind, p.group_key, p.target): p for p in batch.profiles}
+            tables["profiles"] = _rows_table(list(latest.values()), _PROFILE_SCHEMA)
+        if batch.warnings:
+            tables["ingestion_warnings"] = _rows_table(batch.warnings, _WARNING_SCHEMA)
         with self._lock:
             con = self._con
             names = {table: f"batch_{table}_{next(self._names)}" for table in tables}
@@ -242,6 +359,22 @@ class DuckDBStore:
                         f"INSERT INTO identity_mapping SELECT $p, distinct_id, resolved "
                         f"FROM {changes} WHERE distinct_id <> resolved",
                         {"p": project_id},
+                    )
+                for table in ("profile_updates", "ingestion_warnings"):  # append-only
+                    if table in names:
+                        con.execute(
+                            f"INSERT INTO {table} SELECT $p, * FROM {names[table]}",
+                            {"p": project_id},
+                        )
+                if "profiles" in names:
+                    states = names["profiles"]
+                    con.execute(
+                        "DELETE FROM profiles WHERE project_id = $p AND (kind, group_key, target) "
+                        f"IN (SELECT kind, group_key, target FROM {states})",
+                        {"p": project_id},
+                    )
+                    con.execute(
+                        f"INSERT INTO profiles SELECT $p, * FROM {states}", {"p": project_id}
                     )
                 con.execute("COMMIT")
             except BaseException:
@@ -286,14 +419,28 @@ class DuckDBStore:
         ):
             yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True)
 
-    def read_events(self, project_id: int) -> Iterator[StoredEvent]:
-        for batch in self._stream(
-            "SELECT seq, event, distinct_id, time, insert_id, properties, received_at "
-            "FROM events WHERE project_id = $p ORDER BY seq",
-            {"p": project_id},
-        ):
+    def _rows(self, row: Callable[..., _Row], query: str, params: dict[str, Any]) -> Iterator[_Row]:
+        """The query's rows as ``row`` tuples (its columns in the tuple's order)."""
+        for batch in self._stream(query, params):
             columns = [column.to_pylist() for column in batch.columns]
-            yield from itertools.starmap(StoredEvent, zip(*columns, strict=True))
+            yield from itertools.starmap(row, zip(*columns, strict=True))
+
+    def read_events(self, project_id: int) -> Iterator[StoredEvent]:
+        return self._rows(
+            StoredEvent,
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE project_id = $p ORDER BY seq",
+            {"p": project_id},
+        )
+
+    def read_events_deduplicated(self, project_id: int) -> Iterator[StoredEvent]:
+        return self._rows(
+            StoredEvent,
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE project_id = $p "
+            "QUALIFY insert_id IS NULL OR row_number() OVER ("
+            "PARTITION BY event, distinct_id, time, insert_id ORDER BY seq DESC) = 1 "
+            "ORDER BY seq",
+            {"p": project_id},
+        )
 
     def distinct_ids(self, project_id: int) -> Iterator[str]:
         for batch in self._stream(
@@ -301,9 +448,46 @@ class DuckDBStore:
         ):
             yield from batch.column(0).to_pylist()
 
+    def read_profile_updates(self, project_id: int) -> Iterator[StoredProfileUpdate]:
+        return self._rows(
+            StoredProfileUpdate,
+            f"SELECT {_UPDATE_COLUMNS} FROM profile_updates WHERE project_id = $p ORDER BY seq",
+            {"p": project_id},
+        )
+
+    def read_profiles(self, project_id: int) -> Iterator[StoredProfile]:
+        return self._rows(
+            StoredProfile,
+            f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE project_id = $p "
+            "ORDER BY kind, group_key, target",
+            {"p": project_id},
+        )
+
+    def read_warnings(
+        self, project_id: int, *, limit: int | None = None, before_seq: int | None = None
+    ) -> list[IngestionWarning]:
+        query = f"SELECT {_WARNING_COLUMNS} FROM ingestion_warnings WHERE project_id = $p"
+        params: dict[str, Any] = {"p": project_id}
+        if before_seq is not None:
+            query += " AND seq < $before"
+            params["before"] = before_seq
+        query += " ORDER BY seq DESC"
+        if limit is not None:
+            query += " LIMIT $limit"
+            params["limit"] = max(limit, 0)
+        return list(self._rows(IngestionWarning, query, params))
+
     def close(self) -> None:
         with self._lock:
             self._con.close()
+
+
+def _rows_table(rows: list[Any], schema: pa.Schema) -> pa.Table:
+    """An Arrow table of named-tuple rows whose fields are ``schema``'s columns."""
+    columns = list(zip(*rows, strict=True))
+    return pa.table(
+        [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema=schema
+    )
 
 
 def _log_table(entries: list[LogEntry]) -> pa.Table:

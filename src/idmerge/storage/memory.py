@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from idmerge.identity import LogEntry
 from idmerge.projects import Project
-from idmerge.storage.base import StoredEvent, WriteBatch
+from idmerge.storage.base import (
+    IngestionWarning,
+    StoredEvent,
+    StoredProfile,
+    StoredProfileUpdate,
+    WriteBatch,
+)
+
+ProfileKey = tuple[str, str, str]  # (kind, group_key, target)
 
 
 @dataclass
@@ -15,6 +25,9 @@ class _ProjectData:
     events: list[StoredEvent] = field(default_factory=list)
     log: list[LogEntry] = field(default_factory=list)
     mapping: dict[str, str] = field(default_factory=dict)
+    profile_updates: list[StoredProfileUpdate] = field(default_factory=list)
+    profiles: dict[ProfileKey, StoredProfile] = field(default_factory=dict)
+    warnings: list[IngestionWarning] = field(default_factory=list)
 
 
 class MemoryStore:
@@ -31,14 +44,16 @@ class MemoryStore:
 
     def holds_data(self, project_id: int) -> bool:
         data = self._data.get(project_id)
-        return data is not None and bool(data.events or data.log)
+        return data is not None and bool(data.events or data.log or data.profile_updates)
 
     def last_seq(self, project_id: int) -> int:
         data = self._data.get(project_id)
         if data is None:
             return -1
-        seqs = [e.seq for e in data.events[-1:]] + [e.seq for e in data.log[-1:]]
-        return max(seqs, default=-1)
+        rows: Iterable[Any] = itertools.chain(
+            data.events, data.log, data.profile_updates, data.warnings
+        )
+        return max((row.seq for row in rows), default=-1)
 
     def commit(self, project_id: int, batch: WriteBatch) -> None:
         data = self._data[project_id]
@@ -49,10 +64,16 @@ class MemoryStore:
                 mapping.pop(distinct_id, None)
             else:
                 mapping[distinct_id] = resolved
+        profiles = dict(data.profiles)
+        for profile in batch.profiles:
+            profiles[profile.kind, profile.group_key, profile.target] = profile
         # Nothing above can fail half-way through the writes below.
         data.events.extend(batch.events)
         data.log.extend(batch.log)
         data.mapping = mapping
+        data.profile_updates.extend(batch.profile_updates)
+        data.profiles = profiles
+        data.warnings.extend(batch.warnings)
 
     def read_log(self, project_id: int) -> Iterator[LogEntry]:
         return iter(sorted(self._data[project_id].log, key=lambda e: e.seq))
@@ -63,11 +84,48 @@ class MemoryStore:
     def read_events(self, project_id: int) -> Iterator[StoredEvent]:
         return iter(sorted(self._data[project_id].events, key=lambda e: e.seq))
 
+    def read_events_deduplicated(self, project_id: int) -> Iterator[StoredEvent]:
+        kept: dict[object, StoredEvent] = {}
+        for event in self.read_events(project_id):
+            # in seq order, so a later duplicate replaces the kept one; an event
+            # without an insert_id is keyed by its own seq, which no other event has
+            key = (
+                ("seq", event.seq)
+                if event.insert_id is None
+                else (event.name, event.distinct_id, event.time, event.insert_id)
+            )
+            kept.pop(key, None)
+            kept[key] = event
+        return iter(sorted(kept.values(), key=lambda e: e.seq))
+
     def distinct_ids(self, project_id: int) -> Iterator[str]:
         return iter({e.distinct_id for e in self._data[project_id].events})
 
+    def read_profile_updates(self, project_id: int) -> Iterator[StoredProfileUpdate]:
+        return iter(sorted(self._data[project_id].profile_updates, key=lambda u: u.seq))
+
+    def read_profiles(self, project_id: int) -> Iterator[StoredProfile]:
+        profiles = self._data[project_id].profiles
+        return iter([profiles[key] for key in sorted(profiles)])
+
+    def read_warnings(
+        self, project_id: int, *, limit: int | None = None, before_seq: int | None = None
+    ) -> list[IngestionWarning]:
+        warnings = sorted(self._data[project_id].warnings, key=lambda w: w.seq, reverse=True)
+        if before_seq is not None:
+            warnings = [w for w in warnings if w.seq < before_seq]
+        return warnings if limit is None else warnings[: max(limit, 0)]
+
     def close(self) -> None:
         pass
+
+
+#: Per row type, the fields the DuckDB schema declares NOT NULL VARCHAR.
+_REQUIRED_TEXT: dict[str, tuple[str, ...]] = {
+    "profile update": ("kind", "group_key", "distinct_id", "target", "op", "value"),
+    "profile": ("kind", "group_key", "target", "properties"),
+    "warning": ("endpoint", "reason", "message"),
+}
 
 
 def _check(batch: WriteBatch) -> None:
@@ -78,3 +136,13 @@ def _check(batch: WriteBatch) -> None:
     for entry in batch.log:
         if not isinstance(entry.event, str):
             raise ValueError(f"identity log entry {entry.seq}: event must be a string")
+    parts: tuple[tuple[str, Iterable[Any]], ...] = (
+        ("profile update", batch.profile_updates),
+        ("profile", batch.profiles),
+        ("warning", batch.warnings),
+    )
+    for what, rows in parts:
+        for row in rows:
+            for name in _REQUIRED_TEXT[what]:
+                if not isinstance(getattr(row, name), str):
+                    raise ValueError(f"{what} {row}: {name} must be a string")
