@@ -18,6 +18,9 @@ are read the same way.
   aliases toward both.
 - ``$merge`` is ``ignored`` (``mode_cdp_ignores_event``): this mode merges by alias.
 
+An alias that folds nothing (its ids are together already) is logged as ``noop``,
+so that its ``$insert_id`` counts as delivered (see ``_fold``).
+
 **Decision.** An id "exists" when an earlier event was stored under it or it already
 belongs to a cluster. Which ids existed is a fact of the event stream, decided when
 the alias arrives and kept in its log entry, so replaying the log (after a split,
@@ -33,6 +36,7 @@ from idmerge.identity.device_links import decide_link, read_link, stored_id
 from idmerge.identity.model import (
     MERGED,
     NO_ANNOTATIONS,
+    NOOP,
     REFUSED_JUNK,
     Decision,
     Event,
@@ -131,7 +135,10 @@ class CdpRules:
             if cluster is None or all(cluster is not c for _, c in others):
                 others.append((distinct_id, cluster))
         if not others:
-            return None
+            # Logged although nothing changed: which ids exist grows with the stream,
+            # so a later re-delivery of this alias could fold what this one did not.
+            # Its insert_id in the log makes that re-delivery the duplicate it is.
+            return NOOP
         size = clusters.size(user) + sum(1 if c is None else len(c.ids) for _, c in others)
         merges = (0 if mine is None else mine.merges) + sum(
             1 + (0 if c is None else c.merges) for _, c in others
