@@ -31,6 +31,8 @@ SETTINGS: tuple[Setting, ...] = (
         "./idmerge-data",
         "Directory of the embedded DuckDB database (created when missing).",
     ),
+    Setting("host", "IDMERGE_HOST", "127.0.0.1", "Address `idmerge serve` listens on."),
+    Setting("port", "IDMERGE_PORT", "8000", "Port `idmerge serve` listens on."),
 )
 
 #: Where settings are read from a file: ``--config``, else ``$IDMERGE_CONFIG``, else
@@ -42,6 +44,8 @@ DEFAULT_CONFIG_FILE = "idmerge.toml"
 @dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     @classmethod
     def load(
@@ -66,7 +70,10 @@ class Settings:
                 values[setting.name] = str(from_file[setting.name])
             else:
                 values[setting.name] = setting.default
-        return cls(data_dir=Path(values["data_dir"]))
+        port = values["port"]
+        if not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise BadRequest(f"port must be a number from 0 to 65535, not {port!r}")
+        return cls(data_dir=Path(values["data_dir"]), host=values["host"], port=int(port))
 
 
 def _read_file(config: str | Path | None, env: Mapping[str, str]) -> dict[str, Any]:

@@ -134,6 +134,30 @@ def project_set_mode(name: str, mode: str, data_dir: str | None, config: str | N
     click.echo(json.dumps(changed.as_json(), indent=2))
 
 
+@cli.command()
+@click.option("--host", help="Address to listen on; default $IDMERGE_HOST, else 127.0.0.1.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), help="Port; default $IDMERGE_PORT, else 8000."
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@store_options
+@reports_errors
+def serve(
+    host: str | None, port: int | None, log_level: str, data_dir: str | None, config: str | None
+) -> None:
+    """Start the ingestion and identity server (creates a project on an empty store)."""
+    # the server's imports would slow every other command down
+    from idmerge.server.run import run  # noqa: PLC0415
+
+    settings = Settings.load({"data_dir": data_dir, "host": host, "port": port}, config=config)
+    run(settings, log_level=log_level)
+
+
 def _project_table(projects: list[Project]) -> str:
     if not projects:
         return "no projects yet: create one with `idmerge project create NAME`"

@@ -1,0 +1,122 @@
+"""The ASGI application: routes, start-up and shut-down.
+
+One process owns the DuckDB file (only one may write it), loads every project's
+identity engine and profiles on start, and writes through one group-commit thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from idmerge.server import identity_api, mixpanel, segment
+from idmerge.server.http import json_response, preflight
+from idmerge.server.state import ServerState
+from idmerge.storage.base import Store
+from idmerge.storage.duckdb import open_store
+
+log = logging.getLogger("idmerge.server")
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+def _both(path: str, endpoint: Callable[..., object], methods: list[str]) -> list[Route]:
+    """Mixpanel's paths are served with and without a trailing slash."""
+    return [
+        Route(path, endpoint, methods=methods),
+        Route(path + "/", endpoint, methods=methods),
+    ]
+
+
+def _options(request: Request) -> Response:
+    return preflight(request)
+
+
+def routes() -> list[Route]:
+    client = ["GET", "POST"]
+    found: list[Route] = [Route("/health", health, methods=["GET"])]
+    for path, endpoint in (
+        ("/track", mixpanel.track),
+        ("/engage", mixpanel.track_profiles),
+        ("/groups", mixpanel.group_profiles),
+    ):
+        found += _both(path, endpoint, client)
+        found += _both(path, _options, ["OPTIONS"])
+    found += _both("/import", mixpanel.import_, ["POST"])
+    found.append(Route("/v1/{call:str}", _segment_call, methods=["POST"]))
+    found.append(Route("/v1/{call:str}", _options, methods=["OPTIONS"]))
+    found.append(Route("/api/identity", identity_api.identity, methods=["GET"]))
+    found.append(Route("/api/ingestion/warnings", identity_api.warnings, methods=["GET"]))
+    return found
+
+
+async def _segment_call(request: Request) -> Response:
+    if request.path_params["call"] not in segment.CALLS:
+        known = ", ".join(f"/v1/{c}" for c in segment.CALLS)
+        return json_response(
+            {
+                "success": False,
+                "code": "not_found",
+                "message": f"no such call; the Segment API has {known}",
+            },
+            404,
+        )
+    return await segment.receive(request)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no endpoint at {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return json_response({"request": request.url.path, "error": message}, exc.status_code)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return json_response(
+        {"request": request.url.path, "error": "internal error; nothing was stored"}, 500
+    )
+
+
+def create_app(
+    data_dir: str | Path | None = None, *, store_factory: Callable[[], Store] | None = None
+) -> Starlette:
+    """The server over the store of ``data_dir`` (or the one ``store_factory`` opens)."""
+    if store_factory is None:
+        if data_dir is None:
+            raise ValueError("create_app needs data_dir or store_factory")
+        directory = data_dir
+
+        def store_factory() -> Store:
+            return open_store(directory)
+
+    opener = store_factory
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state = ServerState.open(opener())
+        app.state.idmerge = state
+        try:
+            yield
+        finally:
+            state.close()
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+    )
