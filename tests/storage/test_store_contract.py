@@ -220,7 +220,9 @@ def test_last_state_of_a_profile_in_one_batch_wins(store: Store) -> None:
 def test_warnings_read_newest_first_and_page(store: Store) -> None:
     """Warnings come back by descending seq; limit and before_seq page through them."""
     store.save_project(project())
-    first = warning(0, event_seq=None, record_index=None, insert_id=None, distinct_id=None, event=None)
+    first = warning(
+        0, event_seq=None, record_index=None, insert_id=None, distinct_id=None, event=None
+    )
     store.commit(1, WriteBatch(warnings=[first, warning(2, field="properties.time")]))
     store.commit(1, WriteBatch(warnings=[warning(5), warning(4)]))
     assert [w.seq for w in store.read_warnings(1)] == [5, 4, 2, 0]
