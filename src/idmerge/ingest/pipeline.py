@@ -57,8 +57,10 @@ _encode = msgspec.json.Encoder().encode
 def _properties_json(event: Event, annotations: Mapping[str, str]) -> str:
     """The event's properties as stored: what was sent, less the token, plus the
     engine's annotations."""
-    properties = {k: v for k, v in event.properties.items() if k not in _NOT_STORED}
-    properties.update(annotations)
+    properties = event.properties
+    if annotations or "token" in properties:  # else, as most often, encode as it is
+        properties = {k: v for k, v in properties.items() if k not in _NOT_STORED}
+        properties.update(annotations)
     return _encode(properties).decode()
 
 
