@@ -10,6 +10,8 @@ from idmerge.storage.base import Store
 from idmerge.storage.duckdb import DuckDBStore
 from idmerge.storage.memory import MemoryStore
 
+from live import LiveServer
+
 
 @pytest.fixture(params=["memory", "duckdb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
@@ -19,6 +21,26 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     )
     yield backend
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One real ``idmerge serve`` for the whole session (tests/server, tests/sdk and
+    tests/browser share it); tests keep apart by using ids of their own."""
+    live = LiveServer(tmp_path_factory.mktemp("server"))
+    live.start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A server of the test's own, with four empty projects, for tests that stop, kill
+    or count everything."""
+    live = LiveServer(tmp_path)
+    live.start()
+    yield live
+    live.stop(kill=True)
 
 
 def _stale_compiled_modules() -> list[str]:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class LiveServer:
         with self.log_path.open("ab") as log:  # the child keeps its own copy of the file
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "idmerge", "serve", "--data-dir", str(self.data_dir),
-                 "--port", str(self.port), "--log-level", "warning"],
+                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
                 stdout=log, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
         deadline = time.monotonic() + timeout
@@ -104,3 +105,20 @@ class LiveServer:
             "results"
         ]
         return results
+
+
+def assert_one_user(server: LiveServer, mode: str, ids: Iterable[str]) -> str:
+    """Every id of ``ids`` has exactly ``ids`` as its cluster and all of them resolve to
+    one member of it (which member is not asserted: in ``original`` mode it is not
+    promised); answers that resolved id."""
+    expected = set(ids)
+    found: set[str] = set()
+    for distinct_id in sorted(expected):
+        answer = server.identity(mode, distinct_id)
+        assert answer["distinct_id"] == distinct_id, f"asked for {distinct_id!r}: {answer}"
+        assert set(answer["cluster"]) == expected, f"cluster of {distinct_id!r}"
+        found.add(answer["resolved_distinct_id"])
+    assert len(found) == 1, f"{sorted(expected)} resolve to {sorted(found)}"
+    (one,) = found
+    assert one in expected
+    return one

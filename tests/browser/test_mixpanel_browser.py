@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import IdmergeServer, OpenPage
+from .conftest import OpenPage
 from .harness import Step
+from live import LiveServer, assert_one_user
 
 TRANSPORTS = [
     pytest.param(True, "base64", id="batch-base64"),
@@ -52,22 +53,7 @@ def assert_sent_as(step: Step, *, batch: bool, payload_format: str) -> None:
         assert request.payload_format == payload_format, where
 
 
-def assert_one_user(server: IdmergeServer, mode: str, ids: set[str]) -> str:
-    """Every id of ``ids`` has exactly ``ids`` as its cluster, and all resolve to one
-    member of it; answers that resolved id."""
-    resolved: set[str] = set()
-    for distinct_id in sorted(ids):
-        found = server.identity(mode, distinct_id)
-        assert found["distinct_id"] == distinct_id
-        assert set(found["cluster"]) == ids, f"cluster of {distinct_id}"
-        resolved.add(found["resolved_distinct_id"])
-    assert len(resolved) == 1, f"the ids of one cluster resolve differently: {resolved}"
-    (answer,) = resolved
-    assert answer in ids
-    return answer
-
-
-def history(server: IdmergeServer, mode: str, *ids: str) -> list[dict[str, Any]]:
+def history(server: LiveServer, mode: str, *ids: str) -> list[dict[str, Any]]:
     entries = {}
     for distinct_id in ids:
         for entry in server.identity(mode, distinct_id)["history"]:
@@ -90,7 +76,7 @@ def only(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("batch", "payload_format"), TRANSPORTS)
 def test_simplified_sign_in_then_reset_and_a_second_user(
-    open_page: OpenPage, idmerge: IdmergeServer, batch: bool, payload_format: str
+    open_page: OpenPage, server: LiveServer, batch: bool, payload_format: str
 ) -> None:
     mode = "simplified"
     user_u, user_v = uid("u"), uid("v")
@@ -100,16 +86,16 @@ def test_simplified_sign_in_then_reset_and_a_second_user(
         assert_sent_as(step, batch=batch, payload_format=payload_format)
         d1 = step.device_id
         assert only(step.events("Viewed landing page"))["distinct_id"] == device(d1)
-        assert assert_one_user(idmerge, mode, {device(d1)}) == device(d1)
+        assert assert_one_user(server, mode, {device(d1)}) == device(d1)
 
         # identify() alone sends $identify carrying both ids; it has no identity meaning.
         step = page.run(f"mp.identify({json.dumps(user_u)});")
         assert_sent_as(step, batch=batch, payload_format=payload_format)
         sent = only(step.events("$identify"))
         assert (sent["$user_id"], sent["$device_id"]) == (user_u, d1)
-        assert assert_one_user(idmerge, mode, {device(d1)}) == device(d1)
+        assert assert_one_user(server, mode, {device(d1)}) == device(d1)
         assert has_entry(
-            history(idmerge, mode, user_u, device(d1)),
+            history(server, mode, user_u, device(d1)),
             event="$identify",
             outcome="ignored",
             reason="mode_simplified_ignores_event",
@@ -118,8 +104,8 @@ def test_simplified_sign_in_then_reset_and_a_second_user(
         # The next event carries $device_id and $user_id: the device joins the user.
         step = page.run("mp.track('Signed in');")
         assert_sent_as(step, batch=batch, payload_format=payload_format)
-        assert assert_one_user(idmerge, mode, {user_u, device(d1)}) == user_u
-        assert has_entry(history(idmerge, mode, user_u), outcome="linked")
+        assert assert_one_user(server, mode, {user_u, device(d1)}) == user_u
+        assert has_entry(history(server, mode, user_u), outcome="linked")
 
         # Log out: reset() makes a new device id; the next person signs in on it.
         step = page.run("mp.reset(); mp.track('Viewed landing page');")
@@ -129,11 +115,11 @@ def test_simplified_sign_in_then_reset_and_a_second_user(
         step = page.run(f"mp.identify({json.dumps(user_v)}); mp.track('Signed in');")
         assert_sent_as(step, batch=batch, payload_format=payload_format)
 
-    assert assert_one_user(idmerge, mode, {user_v, device(d2)}) == user_v
-    assert assert_one_user(idmerge, mode, {user_u, device(d1)}) == user_u
+    assert assert_one_user(server, mode, {user_v, device(d2)}) == user_v
+    assert assert_one_user(server, mode, {user_u, device(d1)}) == user_u
 
 
-def test_simplified_alias_merges_nothing(open_page: OpenPage, idmerge: IdmergeServer) -> None:
+def test_simplified_alias_merges_nothing(open_page: OpenPage, server: LiveServer) -> None:
     """In a Simplified project $create_alias is ignored, and the device, already U's,
     is not handed to the alias."""
     mode = "simplified"
@@ -149,9 +135,9 @@ def test_simplified_alias_merges_nothing(open_page: OpenPage, idmerge: IdmergeSe
         sent = only(step.events("After alias"))
         assert (sent["$user_id"], sent["$device_id"]) == (alias_a, d1_id)
 
-    assert assert_one_user(idmerge, mode, {user_u, device(d1_id)}) == user_u
-    assert assert_one_user(idmerge, mode, {alias_a}) == alias_a
-    entries = history(idmerge, mode, user_u, alias_a, device(d1_id))
+    assert assert_one_user(server, mode, {user_u, device(d1_id)}) == user_u
+    assert assert_one_user(server, mode, {alias_a}) == alias_a
+    entries = history(server, mode, user_u, alias_a, device(d1_id))
     assert has_entry(
         entries, event="$create_alias", outcome="ignored", reason="mode_simplified_ignores_event"
     )
@@ -162,7 +148,7 @@ def test_simplified_alias_merges_nothing(open_page: OpenPage, idmerge: IdmergeSe
 
 @pytest.mark.parametrize("mode", ["simplified", "original"])
 def test_returning_user_on_a_second_browser(
-    open_page: OpenPage, idmerge: IdmergeServer, mode: str
+    open_page: OpenPage, server: LiveServer, mode: str
 ) -> None:
     user = uid("u")
     sign_in = f"mp.track('Landed'); await h.settle(); mp.identify({json.dumps(user)});"
@@ -173,7 +159,7 @@ def test_returning_user_on_a_second_browser(
         d2 = phone.run(sign_in).device_id
     assert d1 != d2
 
-    resolved = assert_one_user(idmerge, mode, {user, device(d1), device(d2)})
+    resolved = assert_one_user(server, mode, {user, device(d1), device(d2)})
     if mode == "simplified":
         assert resolved == user
 
@@ -181,7 +167,7 @@ def test_returning_user_on_a_second_browser(
 @pytest.mark.parametrize("payload_format", ["base64", "json"])
 @pytest.mark.parametrize("mode", ["simplified", "original"])
 def test_a_whole_sign_in_in_one_batch(
-    open_page: OpenPage, idmerge: IdmergeServer, mode: str, payload_format: str
+    open_page: OpenPage, server: LiveServer, mode: str, payload_format: str
 ) -> None:
     """Every item of a batch counts, not only the first. (The SDK queues asynchronously:
     the script waits for each item so that the batch holds them in this order.)"""
@@ -200,7 +186,7 @@ def test_a_whole_sign_in_in_one_batch(
     (batch,) = [r for r in step.requests if r.path.rstrip("/").endswith("/track")]
     assert [e["event"] for e in batch.items] == ["Viewed landing page", "$identify", "Signed in"]
 
-    resolved = assert_one_user(idmerge, mode, {user, device(step.device_id)})
+    resolved = assert_one_user(server, mode, {user, device(step.device_id)})
     if mode == "simplified":
         assert resolved == user
 
@@ -210,45 +196,45 @@ def test_a_whole_sign_in_in_one_batch(
 
 @pytest.mark.parametrize(("batch", "payload_format"), [TRANSPORTS[0], TRANSPORTS[3]])
 def test_original_identify_alias_then_reset_and_a_second_user(
-    open_page: OpenPage, idmerge: IdmergeServer, batch: bool, payload_format: str
+    open_page: OpenPage, server: LiveServer, batch: bool, payload_format: str
 ) -> None:
     mode = "original"
     user_u, alias_a, user_v = uid("u"), uid("a"), uid("v")
     with open_page(mode, batch_requests=batch, api_payload_format=payload_format) as page:
         step = page.run("mp.track('Viewed landing page');")
         d1 = step.device_id
-        assert_one_user(idmerge, mode, {device(d1)})
+        assert_one_user(server, mode, {device(d1)})
 
         # identify() sends $identify: distinct_id = the new id, $anon_distinct_id = the old.
         step = page.run(f"mp.identify({json.dumps(user_u)});")
         assert_sent_as(step, batch=batch, payload_format=payload_format)
         sent = only(step.events("$identify"))
         assert (sent["distinct_id"], sent["$anon_distinct_id"]) == (user_u, device(d1))
-        assert_one_user(idmerge, mode, {user_u, device(d1)})
+        assert_one_user(server, mode, {user_u, device(d1)})
 
         # alias() sends $create_alias {alias, distinct_id: the current id}.
         step = page.run(f"mp.alias({json.dumps(alias_a)});")
         assert_sent_as(step, batch=batch, payload_format=payload_format)
         sent = only(step.events("$create_alias"))
         assert (sent["alias"], sent["distinct_id"]) == (alias_a, user_u)
-        assert_one_user(idmerge, mode, {user_u, alias_a, device(d1)})
+        assert_one_user(server, mode, {user_u, alias_a, device(d1)})
 
         # reset() on a shared computer: the next person starts from a new anonymous id.
         step = page.run("mp.reset(); mp.track('Viewed landing page');")
         d2 = step.device_id
         assert d2 != d1
-        assert_one_user(idmerge, mode, {device(d2)})
+        assert_one_user(server, mode, {device(d2)})
         step = page.run(f"mp.identify({json.dumps(user_v)}); mp.track('Signed in');")
         assert_sent_as(step, batch=batch, payload_format=payload_format)
         sent = only(step.events("$identify"))
         assert (sent["distinct_id"], sent["$anon_distinct_id"]) == (user_v, device(d2))
 
-    assert_one_user(idmerge, mode, {user_v, device(d2)})
-    assert_one_user(idmerge, mode, {user_u, alias_a, device(d1)})
+    assert_one_user(server, mode, {user_v, device(d2)})
+    assert_one_user(server, mode, {user_u, alias_a, device(d1)})
 
 
 def test_original_second_user_without_reset_is_not_merged(
-    open_page: OpenPage, idmerge: IdmergeServer
+    open_page: OpenPage, server: LiveServer
 ) -> None:
     """Without reset() the second identify names the first user as the anonymous id;
     that id is no GUID, so the two users stay apart (Mixpanel's shared-device guard)."""
@@ -260,10 +246,10 @@ def test_original_second_user_without_reset_is_not_merged(
         sent = only(step.events("$identify"))
         assert (sent["distinct_id"], sent["$anon_distinct_id"]) == (user_w, user_u)
 
-    assert_one_user(idmerge, mode, {user_u, device(d1.device_id)})
-    assert assert_one_user(idmerge, mode, {user_w}) == user_w
+    assert_one_user(server, mode, {user_u, device(d1.device_id)})
+    assert assert_one_user(server, mode, {user_w}) == user_w
     assert has_entry(
-        history(idmerge, mode, user_u, user_w),
+        history(server, mode, user_u, user_w),
         event="$identify",
         outcome="refused",
         reason="errAnonDistinctIdNonGUIDForm",

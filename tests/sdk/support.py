@@ -3,10 +3,12 @@ ways to read ``/api/identity`` and ``/api/ingestion/warnings``."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import mixpanel
@@ -93,22 +95,6 @@ def mixpanel_client(
 def resolved(server: LiveServer, mode: str, distinct_id: str) -> str:
     answer: str = server.identity(mode, distinct_id)["resolved_distinct_id"]
     return answer
-
-
-def assert_one_user(server: LiveServer, mode: str, ids: Iterable[str]) -> str:
-    """Every id of ``ids`` has exactly ``ids`` as its cluster and all of them resolve to
-    one member of it (which member is not asserted: in ``original`` mode it is not
-    promised); answers that resolved id."""
-    expected = set(ids)
-    found: set[str] = set()
-    for distinct_id in sorted(expected):
-        answer = server.identity(mode, distinct_id)
-        assert set(answer["cluster"]) == expected, f"cluster of {distinct_id!r}"
-        found.add(answer["resolved_distinct_id"])
-    assert len(found) == 1, f"{sorted(expected)} resolve to {sorted(found)}"
-    (one,) = found
-    assert one in expected
-    return one
 
 
 def assert_alone(server: LiveServer, mode: str, *ids: str) -> None:
@@ -202,3 +188,71 @@ def stop_consumers(client: Any) -> None:
     their current (possibly long) queue poll: they are daemons and exit when it ends."""
     for consumer in client.consumers or ():
         consumer.pause()
+
+
+class SegmentStyleSdk:
+    """Segment's Python SDK or Customer.io's fork of it, named by its package
+    (``segment.analytics``, ``customerio.analytics``): both have ``Client(write_key,
+    host=...)``, upload threads of class ``consumer.Consumer``, and post through the
+    module-level session ``request._session``."""
+
+    def __init__(self, package: str) -> None:
+        self.client_class: Any = importlib.import_module(package).Client
+        self.consumer_class: Any = importlib.import_module(f"{package}.consumer").Consumer
+        self.session: Any = importlib.import_module(f"{package}.request")._session
+
+    def sync_client(self, server: LiveServer, mode: str = "cdp", **options: Any) -> Any:
+        """A client of the project of ``mode`` that uploads each call at once and raises
+        on a failed upload."""
+        return self.client_class(server.token(mode), host=server.url, sync_mode=True, **options)
+
+    def spy_on_posts(self, monkeypatch: pytest.MonkeyPatch) -> PostSpy:
+        """Every request the SDK makes from now on."""
+        spy = PostSpy(self.session.post)
+        monkeypatch.setattr(self.session, "post", spy)
+        return spy
+
+    @contextlib.contextmanager
+    def queued_client(
+        self, server: LiveServer, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[tuple[Any, SendErrors]]:
+        """An asynchronous client of the ``cdp`` project whose upload thread starts only
+        at :meth:`start_uploading`, so that what the test queued goes out as one batch
+        (otherwise the thread's polling window may split it)."""
+        errors = SendErrors()
+        with monkeypatch.context() as patch:
+            patch.setattr(self.consumer_class, "start", lambda consumer: None)
+            client = self.client_class(
+                server.token("cdp"),
+                host=server.url,
+                on_error=errors,
+                max_retries=0,
+                upload_size=100,
+            )
+        try:
+            yield client, errors
+        finally:
+            stop_consumers(client)
+
+    def start_uploading(self, client: Any) -> None:
+        """Start the upload threads of a :meth:`queued_client`; returns once the queue is
+        uploaded (or failed, into ``on_error``)."""
+        for consumer in client.consumers:
+            self.consumer_class.start(consumer)
+        client.flush()
+
+    def refused_upload(
+        self, server: LiveServer, *, max_retries: int
+    ) -> list[tuple[Exception, list[dict[str, Any]]]]:
+        """Track one ``Bought`` through an asynchronous client whose write key the server
+        does not know, allowed ``max_retries`` retries; answers what ``on_error`` got."""
+        errors = SendErrors()
+        client = self.client_class(
+            unique("no-such-key"), host=server.url, on_error=errors, max_retries=max_retries
+        )
+        try:
+            client.track(user_id=unique("user"), event="Bought")
+            client.flush()
+        finally:
+            stop_consumers(client)
+        return errors.failures

@@ -13,67 +13,30 @@ an ``APIError`` 4xx (except 429) and retries anything else with exponential back
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import customerio.analytics.consumer
-import customerio.analytics.request
 import pytest
 from customerio.analytics import Client
 from customerio.analytics.request import APIError
 
 from .support import (
     PostSpy,
+    SegmentStyleSdk,
     SendErrors,
     assert_alone,
-    assert_one_user,
     device,
     guid,
     outcomes,
     reasons,
     resolved,
-    stop_consumers,
     unique,
     warnings_naming,
 )
-from live import LiveServer
+from live import LiveServer, assert_one_user
 
-
-def sync_client(server: LiveServer, mode: str = "cdp", **options: Any) -> Client:
-    return Client(server.token(mode), host=server.url, sync_mode=True, **options)
-
-
-@pytest.fixture
-def post_spy(monkeypatch: pytest.MonkeyPatch) -> PostSpy:
-    """Every request the SDK makes (it posts through one module-level session)."""
-    session = customerio.analytics.request._session
-    spy = PostSpy(session.post)
-    monkeypatch.setattr(session, "post", spy)
-    return spy
-
-
-@pytest.fixture
-def queued_client(
-    server: LiveServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Client, SendErrors]]:
-    """An asynchronous client of the ``cdp`` project whose upload thread starts only
-    when the test calls :func:`start_uploading`, so what was queued goes as one batch."""
-    errors = SendErrors()
-    with monkeypatch.context() as patch:
-        patch.setattr(customerio.analytics.consumer.Consumer, "start", lambda self: None)
-        client = Client(server.token("cdp"), host=server.url, on_error=errors, max_retries=0)
-    yield client, errors
-    stop_consumers(client)
-
-
-def start_uploading(client: Client) -> None:
-    for consumer in client.consumers:
-        customerio.analytics.consumer.Consumer.start(consumer)
-    client.flush()
+SDK = SegmentStyleSdk("customerio.analytics")  # for post_spy and queued_client too (conftest.py)
 
 
 def test_identify_links_the_anonymous_id(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     anonymous, user = guid(), unique("user")
     client.page(anonymous_id=anonymous, name="Pricing")
     client.identify(user_id=user, anonymous_id=anonymous, traits={"email": f"{user}@example.com"})
@@ -85,7 +48,7 @@ def test_identify_links_the_anonymous_id(server: LiveServer) -> None:
 
 
 def test_track_and_screen_with_both_ids_link(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     user, web, phone = unique("user"), guid(), guid()
     client.track(user_id=user, anonymous_id=web, event="Added to Cart", properties={"sku": "x"})
     client.screen(user_id=user, anonymous_id=phone, name="Cart")
@@ -94,7 +57,7 @@ def test_track_and_screen_with_both_ids_link(server: LiveServer) -> None:
 
 
 def test_a_second_user_on_a_linked_anonymous_id_is_refused(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     anonymous, first, second = guid(), unique("user"), unique("user")
     client.track(user_id=first, anonymous_id=anonymous, event="Logged In")
     client.track(user_id=second, anonymous_id=anonymous, event="Logged In")
@@ -104,7 +67,7 @@ def test_a_second_user_on_a_linked_anonymous_id_is_refused(server: LiveServer) -
 
 
 def test_alias_previous_anonymous_id_joins_the_user(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     anonymous, user = guid(), unique("user")
     client.track(anonymous_id=anonymous, event="Viewed Pricing")
     client.alias(previous_id=anonymous, user_id=user)  # "send alias before identify"
@@ -116,7 +79,7 @@ def test_alias_previous_anonymous_id_joins_the_user(server: LiveServer) -> None:
 def test_alias_merges_a_person_with_two_user_ids(server: LiveServer) -> None:
     """Customer.io's second use of alias: the ``userId`` survives and inherits the
     ``previousId``'s cluster."""
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     primary, secondary, phone = unique("primary"), unique("secondary"), guid()
     client.identify(user_id=secondary, anonymous_id=phone, traits={"plan": "free"})
     client.identify(user_id=primary, traits={"plan": "team"})
@@ -128,7 +91,7 @@ def test_alias_merges_a_person_with_two_user_ids(server: LiveServer) -> None:
 
 
 def test_alias_of_a_new_previous_id(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     previous, user = unique("prev"), unique("user")
     client.alias(previous_id=previous, user_id=user)
     assert resolved(server, "cdp", previous) == user
@@ -145,7 +108,7 @@ def test_a_batch_goes_in_one_request(
     previous = unique("prev")
     client.alias(previous_id=previous, user_id=users[0][0])
 
-    start_uploading(client)
+    SDK.start_uploading(client)
 
     assert errors.failures == []
     assert post_spy.urls == [f"{server.url}/v1/batch"]  # eleven messages, one request
@@ -155,7 +118,7 @@ def test_a_batch_goes_in_one_request(
 
 
 def test_customerio_alias_in_an_original_project(server: LiveServer) -> None:
-    client = sync_client(server, "original")
+    client = SDK.sync_client(server, "original")
     anonymous, user = guid(), unique("user")
     client.alias(previous_id=anonymous, user_id=user)
     assert_one_user(server, "original", {anonymous, user})
@@ -179,14 +142,7 @@ def test_a_wrong_write_key_is_not_retried(server: LiveServer, post_spy: PostSpy)
     """A 401 is final: the upload thread must give up after one request and report it,
     not back off and retry (it would, for up to ``max_retries`` attempts, on anything
     but an ``APIError`` 4xx)."""
-    errors = SendErrors()
-    client = Client(unique("no-such-key"), host=server.url, on_error=errors, max_retries=2)
-    try:
-        client.track(user_id=unique("user"), event="Bought")
-        client.flush()
-    finally:
-        stop_consumers(client)
-    [(error, _)] = errors.failures
+    [(error, _)] = SDK.refused_upload(server, max_retries=2)
     assert isinstance(error, APIError), repr(error)
     assert error.status == 401
     assert len(post_spy.urls) == 1

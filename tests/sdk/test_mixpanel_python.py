@@ -25,7 +25,6 @@ from mixpanel_utils import MixpanelUtils
 from .support import (
     DAY,
     assert_alone,
-    assert_one_user,
     buffered_consumer,
     device,
     guid,
@@ -40,7 +39,7 @@ from .support import (
     unique,
     warnings_naming,
 )
-from live import MODES, LiveServer
+from live import MODES, LiveServer, assert_one_user
 
 SIMPLIFIED_IGNORES = "mode_simplified_ignores_event"
 

@@ -12,74 +12,35 @@ stayed empty. The ``cdp`` project gets Segment semantics (``identity.md``, mode
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import segment.analytics.consumer
-import segment.analytics.request
 from segment.analytics import Client
 from segment.analytics.request import APIError
 
 from .support import (
     PostSpy,
+    SegmentStyleSdk,
     SendErrors,
     assert_alone,
-    assert_one_user,
     device,
     guid,
     history,
     outcomes,
     reasons,
     resolved,
-    stop_consumers,
     unique,
     warnings_naming,
 )
-from live import LiveServer
+from live import LiveServer, assert_one_user
 
-
-def sync_client(server: LiveServer, mode: str = "cdp", **options: Any) -> Client:
-    return Client(server.token(mode), host=server.url, sync_mode=True, **options)
-
-
-@pytest.fixture
-def post_spy(monkeypatch: pytest.MonkeyPatch) -> PostSpy:
-    """Every request the SDK makes (it posts through one module-level session)."""
-    session = segment.analytics.request._session
-    spy = PostSpy(session.post)
-    monkeypatch.setattr(session, "post", spy)
-    return spy
-
-
-@pytest.fixture
-def queued_client(
-    server: LiveServer, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Client, SendErrors]]:
-    """An asynchronous client of the ``cdp`` project whose upload thread starts only
-    when the test calls :func:`start_uploading`, so that what the test queued goes
-    out as one batch (otherwise the thread's polling window may split it)."""
-    errors = SendErrors()
-    with monkeypatch.context() as patch:
-        patch.setattr(segment.analytics.consumer.Consumer, "start", lambda self: None)
-        client = Client(
-            server.token("cdp"), host=server.url, on_error=errors, max_retries=0, upload_size=100
-        )
-    yield client, errors
-    stop_consumers(client)
-
-
-def start_uploading(client: Client) -> None:
-    for consumer in client.consumers:
-        segment.analytics.consumer.Consumer.start(consumer)
-    client.flush()  # returns once the queue is uploaded (or failed, into on_error)
+SDK = SegmentStyleSdk("segment.analytics")  # for post_spy and queued_client too (conftest.py)
 
 
 # -- cdp: identify, track, page, screen, group -------------------------------------
 
 
 def test_identify_links_the_anonymous_id_into_the_users_cluster(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     anonymous, user, message_id = guid(), unique("user"), str(uuid.uuid4())
     client.track(anonymous_id=anonymous, event="Viewed Pricing")
     client.identify(
@@ -98,7 +59,7 @@ def test_identify_links_the_anonymous_id_into_the_users_cluster(server: LiveServ
 
 
 def test_track_page_and_screen_carrying_both_ids_link_too(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     user = unique("user")
     web, phone, tablet = guid(), guid(), guid()
     client.track(user_id=user, anonymous_id=web, event="Bought", properties={"revenue": 9.5})
@@ -109,14 +70,14 @@ def test_track_page_and_screen_carrying_both_ids_link_too(server: LiveServer) ->
 
 
 def test_gzip_uploads_are_accepted(server: LiveServer) -> None:
-    client = sync_client(server, gzip=True)
+    client = SDK.sync_client(server, gzip=True)
     anonymous, user = guid(), unique("user")
     client.identify(user_id=user, anonymous_id=anonymous, traits={"name": "Gzip"})
     assert resolved(server, "cdp", device(anonymous)) == user
 
 
 def test_group_is_accepted(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     user, company = unique("user"), unique("acme")
     client.group(user_id=user, group_id=company, traits={"name": "Acme", "employees": 12})
     assert warnings_naming(server, "cdp", user, company) == []
@@ -124,7 +85,7 @@ def test_group_is_accepted(server: LiveServer) -> None:
 
 
 def test_first_link_of_an_anonymous_id_wins(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     anonymous, first, second = guid(), unique("user"), unique("user")
     client.identify(user_id=first, anonymous_id=anonymous)
     client.identify(user_id=second, anonymous_id=anonymous)  # 200 all the same
@@ -137,7 +98,7 @@ def test_first_link_of_an_anonymous_id_wins(server: LiveServer) -> None:
 
 @pytest.mark.parametrize("junk", ["undefined", "null", "anonymous"])
 def test_a_junk_user_id_links_nothing(server: LiveServer, junk: str) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     anonymous = guid()
     client.identify(user_id=junk, anonymous_id=anonymous)
     assert_alone(server, "cdp", device(anonymous))
@@ -148,7 +109,7 @@ def test_a_junk_user_id_links_nothing(server: LiveServer, junk: str) -> None:
 
 
 def test_alias_of_an_anonymous_id(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     anonymous, user = guid(), unique("user")
     client.track(anonymous_id=anonymous, event="Viewed Pricing")
     client.alias(previous_id=anonymous, user_id=user)
@@ -160,7 +121,7 @@ def test_alias_of_an_anonymous_id(server: LiveServer) -> None:
 def test_alias_unifies_two_user_ids(server: LiveServer) -> None:
     """A person known under an old user id (with its device) and a new one: the old
     cluster folds into the new, whose id survives."""
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     old, new, old_device = unique("old"), unique("new"), guid()
     client.identify(user_id=old, anonymous_id=old_device, traits={"plan": "free"})
     client.identify(user_id=new, traits={"plan": "team"})
@@ -172,7 +133,7 @@ def test_alias_unifies_two_user_ids(server: LiveServer) -> None:
 
 
 def test_alias_of_an_id_never_seen_sends_it_to_the_user(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     previous, user = unique("prev"), unique("user")
     client.alias(previous_id=previous, user_id=user)
     client.track(user_id=previous, event="Purchased")  # later messages sent as P
@@ -181,7 +142,7 @@ def test_alias_of_an_id_never_seen_sends_it_to_the_user(server: LiveServer) -> N
 
 
 def test_alias_folds_the_id_used_both_as_user_and_anonymous_id(server: LiveServer) -> None:
-    client = sync_client(server)
+    client = SDK.sync_client(server)
     previous, user = unique("prev"), unique("user")
     client.track(user_id=previous, event="Logged In")
     client.track(anonymous_id=previous, event="Viewed Page")
@@ -206,7 +167,7 @@ def test_a_batch_of_every_call_in_one_request(
     client.alias(previous_id=previous, user_id=user)
     client.track(user_id=user, event="Bought", properties={"revenue": 12})
 
-    start_uploading(client)
+    SDK.start_uploading(client)
 
     assert errors.failures == []
     assert post_spy.urls == [f"{server.url}/v1/batch"]  # seven messages, one request
@@ -227,14 +188,7 @@ def test_a_wrong_write_key_fails_the_upload(server: LiveServer) -> None:
 def test_a_wrong_write_key_reaches_on_error(server: LiveServer, post_spy: PostSpy) -> None:
     """The check the batching tests rely on: a refused upload does reach ``on_error``
     (once: a 401 is not retried)."""
-    errors = SendErrors()
-    client = Client(unique("no-such-key"), host=server.url, on_error=errors, max_retries=3)
-    try:
-        client.track(user_id=unique("user"), event="Bought")
-        client.flush()
-    finally:
-        stop_consumers(client)
-    [(error, batch)] = errors.failures
+    [(error, batch)] = SDK.refused_upload(server, max_retries=3)
     assert isinstance(error, APIError)
     assert error.status == 401
     assert [message["event"] for message in batch] == ["Bought"]
@@ -245,7 +199,7 @@ def test_a_wrong_write_key_reaches_on_error(server: LiveServer, post_spy: PostSp
 
 
 def test_alias_in_an_original_project_is_create_alias(server: LiveServer) -> None:
-    client = sync_client(server, "original")
+    client = SDK.sync_client(server, "original")
     anonymous, user = guid(), unique("user")
     client.track(anonymous_id=anonymous, event="Viewed Pricing")
     client.alias(previous_id=anonymous, user_id=user)
@@ -254,7 +208,7 @@ def test_alias_in_an_original_project_is_create_alias(server: LiveServer) -> Non
 
 
 def test_identify_in_an_original_project_is_identify(server: LiveServer) -> None:
-    client = sync_client(server, "original")
+    client = SDK.sync_client(server, "original")
     anonymous, user = guid(), unique("user")
     client.identify(user_id=user, anonymous_id=anonymous, traits={"plan": "free"})
     assert_one_user(server, "original", {anonymous, user})
@@ -262,7 +216,7 @@ def test_identify_in_an_original_project_is_identify(server: LiveServer) -> None
 
 
 def test_alias_in_a_legacy_project_makes_the_user_id_an_alias(server: LiveServer) -> None:
-    client = sync_client(server, "legacy")
+    client = SDK.sync_client(server, "legacy")
     anonymous, user = guid(), unique("user")
     client.track(anonymous_id=anonymous, event="Viewed Pricing")
     client.alias(previous_id=anonymous, user_id=user)
@@ -270,7 +224,7 @@ def test_alias_in_a_legacy_project_makes_the_user_id_an_alias(server: LiveServer
 
 
 def test_alias_in_a_simplified_project_is_ignored(server: LiveServer) -> None:
-    client = sync_client(server, "simplified")
+    client = SDK.sync_client(server, "simplified")
     previous, user = unique("prev"), unique("user")
     client.alias(previous_id=previous, user_id=user)
     assert_alone(server, "simplified", previous, user)
