@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -157,17 +157,30 @@ def _reindexed(batch: EventBatch, indexes: list[int]) -> EventBatch:
     )
 
 
-async def track(request: Request) -> Response:
+async def _client_call(
+    request: Request,
+    ingest: Callable[[dict[str, str], list[Any]], Awaitable[str | None]],
+    *,
+    strict_status: bool = False,
+) -> Response:
+    """Read a client endpoint's records, hand them to ``ingest``, answer in the form
+    the request asked for; a failure is the SDK's failure answer, never a 500."""
     params: dict[str, str] = query_params(request)
     try:
         params, records = await _transport_records(request)
-        error = await _ingest_client_events(request, params, records)
+        error = await ingest(params, records)
     except IdmergeError as exc:
         error = exc.message
     except Exception:  # an answer the SDK can read beats a 500
-        log.exception("/track failed")
+        log.exception("%s failed", request.url.path)
         error = "internal error; the request was not stored"
-    return _client_answer(request, params, error)
+    return _client_answer(request, params, error, strict_status=strict_status)
+
+
+async def track(request: Request) -> Response:
+    return await _client_call(
+        request, lambda params, records: _ingest_client_events(request, params, records)
+    )
 
 
 async def _ingest_client_events(
@@ -205,16 +218,11 @@ async def _ingest_client_events(
 
 def _profiles_endpoint(kind: ProfileKind) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        params: dict[str, str] = query_params(request)
-        try:
-            params, records = await _transport_records(request)
-            error = await _ingest_profiles(request, records, kind)
-        except IdmergeError as exc:
-            error = exc.message
-        except Exception:
-            log.exception("%s failed", request.url.path)
-            error = "internal error; the request was not stored"
-        return _client_answer(request, params, error, strict_status=True)
+        return await _client_call(
+            request,
+            lambda params, records: _ingest_profiles(request, records, kind),
+            strict_status=True,
+        )
 
     return endpoint
 

@@ -21,6 +21,7 @@ from urllib.parse import unquote_to_bytes
 
 from idmerge.errors import BadRequest, PayloadTooLarge
 from idmerge.wire.jsontext import InvalidJSON, loads
+from idmerge.wire.values import kind_of
 
 _GZIP = 16 + zlib.MAX_WBITS  # tells zlib to expect (and check) the gzip header
 _BOM = b"\xef\xbb\xbf"
@@ -155,14 +156,4 @@ def as_records(value: Any) -> list[Any]:
         return value
     if type(value) is dict:
         return [value]
-    raise BadRequest(f"expected a JSON object or an array of objects, not {_kind(value)}")
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    return "a number" if isinstance(value, int | float) else type(value).__name__
+    raise BadRequest(f"expected a JSON object or an array of objects, not {kind_of(value)}")
