@@ -39,11 +39,12 @@ class LiveServer:
     """``idmerge serve`` on a free port, over its own data directory; one project per
     identity mode, named after the mode."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, modes: tuple[str, ...] = MODES) -> None:
+        """``modes``: the projects to create first (none: the server starts empty)."""
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.projects = {mode: create_project(data_dir, mode, mode) for mode in MODES}
+        self.projects = {mode: create_project(data_dir, mode, mode) for mode in modes}
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
 

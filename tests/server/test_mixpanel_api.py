@@ -289,3 +289,34 @@ def test_import_duplicate_identity_event_changes_nothing(server: LiveServer) -> 
         assert imported(server, "original", [merge]).status_code == 200
     merged = [h for h in server.identity("original", a)["history"] if h["outcome"] == "merged"]
     assert len(merged) == 1
+
+
+# -- /engage and /groups -------------------------------------------------------------
+
+
+def test_engage_verbose_2_answers_a_real_400(server: LiveServer) -> None:
+    bad = {"$token": server.token("simplified"), "$distinct_id": uid("u"), "$frobnicate": {}}
+    data = {"data": json.dumps([bad])}
+    plain = httpx.post(server.url + "/engage", params={"verbose": "1"}, data=data)
+    assert (plain.status_code, plain.json()["status"]) == (200, 0)
+    assert "$frobnicate" in plain.json()["error"]
+    strict = httpx.post(server.url + "/engage", params={"verbose": "2"}, data=data)
+    assert (strict.status_code, strict.json()["status"]) == (400, 0)
+    good = {"$token": server.token("simplified"), "$distinct_id": uid("u"), "$set": {"a": 1}}
+    ok = httpx.post(
+        server.url + "/engage", params={"verbose": "2"}, data={"data": json.dumps(good)}
+    )
+    assert ok.status_code == 200
+    assert ok.json() == {"status": 1, "error": None}
+
+
+def test_groups_get_base64_and_refuses_add(server: LiveServer) -> None:
+    token = server.token("simplified")
+    update = {"$token": token, "$group_key": "company", "$group_id": uid("g"), "$set": {"n": 1}}
+    answer = httpx.get(server.url + "/groups/", params={"data": b64(update), "verbose": "1"})
+    assert answer.json() == {"status": 1, "error": None}
+    adding = {**update, "$add": {"n": 1}}
+    del adding["$set"]
+    refused = httpx.get(server.url + "/groups", params={"data": b64(adding), "verbose": "1"})
+    assert refused.json()["status"] == 0
+    assert "$add" in refused.json()["error"]

@@ -62,7 +62,7 @@ async def _transport_records(request: Request) -> tuple[dict[str, str], list[Any
     params = query_params(request)
     if request.method == "POST":
         body = await read_body(request, LIMITS.max_body_bytes)
-        if is_form(request) or (body[:5] == b"data=" and not body.lstrip().startswith(b"[")):
+        if is_form(request) or body.startswith(b"data="):
             params.update(form_fields(body))
         elif body.strip():
             return params, _capped(json_records(body))
@@ -285,7 +285,12 @@ _UNAUTHORIZED = {"code": 401, "error": "Invalid credentials", "status": "Unautho
 
 
 def _import_error(status: int, message: str) -> Response:
-    names = {400: "Bad Request", 401: "Unauthorized", 413: "Payload Too Large"}
+    names = {
+        400: "Bad Request",
+        401: "Unauthorized",
+        413: "Payload Too Large",
+        503: "Service Unavailable",
+    }
     body = {"code": status, "error": message, "status": names.get(status, "Error")}
     return json_response(body, status)
 
@@ -322,16 +327,13 @@ async def import_(request: Request) -> Response:
     received_at = now_ms()
     batch = import_events(records, policy=project.policy(), mode=project.mode, now_ms=received_at)
     strict = params.get("strict", "1").strip() not in ("0", "false")
-    await state.committer.submit(
-        state.writer(project),
-        Submission(
-            "/import",
-            received_at,
-            events=batch.accepted,
-            rejections=batch.rejected,
-            records=records,
-        ),
+    submission = Submission(
+        "/import", received_at, events=batch.accepted, rejections=batch.rejected, records=records
     )
+    try:
+        await state.committer.submit(state.writer(project), submission)
+    except IdmergeError as exc:
+        return _import_error(exc.status, exc.message)
     imported = len(batch.accepted)
     if legacy_form:
         if batch.rejected:

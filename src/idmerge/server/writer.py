@@ -8,7 +8,8 @@ one commit, not one each (DuckDB appends run at ~135k rows/s in 10k-row batches,
 fraction of that in small ones: see DESIGN.md).
 
 Should a group's transaction fail, each of its submissions is retried alone, so one
-bad request cannot fail its neighbours; the one that still fails gets the error.
+bad request cannot fail its neighbours; the one that still fails gets the error, as
+:class:`~idmerge.errors.StoreUnavailable` (503) unless it is one of idmerge's own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import threading
 from concurrent.futures import Future
 from typing import NamedTuple
 
+from idmerge.errors import IdmergeError, StoreUnavailable
 from idmerge.ingest.pipeline import ProjectWriter, Receipt, Submission
 
 log = logging.getLogger("idmerge.writer")
@@ -91,6 +93,8 @@ class GroupCommitter:
                     self._write([job])
                 return
             log.exception("project %s: a write failed", writer.project.name)
+            if not isinstance(exc, IdmergeError):  # answer 503 naming it, not a bare 500
+                exc = StoreUnavailable(f"the request could not be stored ({exc}); retry it")
             jobs[0].future.set_exception(exc)
             return
         for job, receipt in zip(jobs, receipts, strict=True):
