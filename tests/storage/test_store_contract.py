@@ -319,3 +319,45 @@ def test_duckdb_file_from_a_newer_idmerge_is_refused(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(StoreUnavailable, match="newer idmerge"):
         DuckDBStore(path)
+
+
+def _query_rows(store: Store, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+    rows: list[Any] = []
+    for batch in store.query(sql, params):
+        rows.extend(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+    return rows
+
+
+def test_query_reads_every_table_per_project(store: Store) -> None:
+    """Query SQL sees the tables as DuckDB declares them, ``project_id`` included, in
+    every backend alike."""
+    store.save_project(project())
+    store.save_project(project(2, "other"))
+    store.commit(
+        1,
+        WriteBatch(
+            [event(0), event(1, "a")],
+            [entry(2, "a", "b")],
+            [("b", "a")],
+            profile_updates=[update(3)],
+            profiles=[profile()],
+        ),
+    )
+    store.commit(2, WriteBatch([event(0, "z")]))
+    assert _query_rows(
+        store, "SELECT seq, distinct_id FROM events WHERE project_id = $p ORDER BY seq", {"p": 1}
+    ) == [(0, "u1"), (1, "a")]
+    assert _query_rows(store, "SELECT count(*) FROM events") == [(3,)]
+    assert _query_rows(
+        store, "SELECT distinct_id, resolved_distinct_id, project_id FROM identity_mapping"
+    ) == [("b", "a", 1)]
+    assert _query_rows(store, "SELECT ids, outcome FROM identity_log") == [(["a", "b"], "merged")]
+    assert _query_rows(store, "SELECT target, op FROM profile_updates") == [("u1", "$set")]
+    assert _query_rows(store, "SELECT target, properties, deleted FROM profiles") == [
+        ("u1", '{"a":1}', False)
+    ]
+
+
+def test_query_on_an_empty_store(store: Store) -> None:
+    for table in ("events", "identity_log", "identity_mapping", "profile_updates", "profiles"):
+        assert _query_rows(store, f"SELECT count(*) FROM {table} WHERE project_id = 1") == [(0,)]

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
+
+import pyarrow as pa
 
 from idmerge.identity import LogEntry
 from idmerge.projects import Project
+
+#: The tables (and their columns) that query SQL may read, as DuckDB declares them in
+#: ``duckdb_schema.py``; every backend answers :meth:`Store.query` over these.
+QUERY_TABLES = ("events", "identity_log", "identity_mapping", "profile_updates", "profiles")
 
 
 class StoredEvent(NamedTuple):
@@ -140,5 +146,10 @@ class Store(Protocol):
         self, project_id: int, *, limit: int | None = None, before_seq: int | None = None
     ) -> list[IngestionWarning]:
         """Ingestion warnings, newest (highest seq) first; ``before_seq`` pages on."""
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
+        """Run a read-only DuckDB query over the tables ``QUERY_TABLES`` names (each
+        with its ``project_id`` column) and stream its result as Arrow batches, from
+        one consistent snapshot that concurrent commits do not disturb."""
 
     def close(self) -> None: ...

@@ -52,6 +52,10 @@ from idmerge.storage.duckdb_schema import (
 
 DATABASE_FILE = "idmerge.duckdb"
 _READ_CHUNK = 1 << 18
+#: Query results (exports, reports) stream in smaller batches: each becomes Python
+#: strings, so the batch size bounds an export's memory (measured, 1M events:
+#: peak RSS 937 MB with 2^18-row batches, 372 MB with 2^14, and faster).
+_QUERY_CHUNK = 1 << 14
 #: DuckDB folds its write-ahead log into the database file once the log reaches this
 #: size. Its default (16 MB) checkpoints every ~50k events; each checkpoint rewrites
 #: and compresses row groups, and at that rate doubled the cost of a commit (measured:
@@ -259,18 +263,21 @@ class DuckDBStore:
 
     # -- reading -----------------------------------------------------------------
 
-    def _stream(self, query: str, params: dict[str, Any]) -> Iterator[pa.RecordBatch]:
+    def _stream(
+        self, query: str, params: dict[str, Any], chunk: int = _READ_CHUNK
+    ) -> Iterator[pa.RecordBatch]:
         """Arrow batches of a query, read lazily on a cursor of its own: a snapshot
         that concurrent writes do not disturb."""
         with self._lock:
             cursor = self._con.cursor()
         try:
-            reader: pa.RecordBatchReader = cursor.sql(query, params=params).to_arrow_reader(
-                _READ_CHUNK
-            )
+            reader: pa.RecordBatchReader = cursor.sql(query, params=params).to_arrow_reader(chunk)
             yield from reader
         finally:
             cursor.close()
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
+        return self._stream(sql, params or {}, _QUERY_CHUNK)
 
     def read_log(self, project_id: int) -> Iterator[LogEntry]:
         batches = self._stream(

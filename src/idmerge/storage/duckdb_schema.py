@@ -11,11 +11,12 @@ import pyarrow as pa
 
 from idmerge.identity import LogEntry, Op, Outcome, Reason
 
-#: 2 added profile_updates, profiles and ingestion_warnings. Every change so far only
-#: adds tables, which ``CREATE TABLE IF NOT EXISTS`` brings to an older file, so
-#: opening one upgrades it in place (pre-release: no migration beyond that). A file
-#: written by a newer idmerge is refused rather than misread.
-SCHEMA_VERSION = 2
+#: 2 added profile_updates, profiles and ingestion_warnings; 3 the index on
+#: events.distinct_id. Every change so far only adds tables or indexes, which
+#: ``CREATE ... IF NOT EXISTS`` brings to an older file, so opening one upgrades it in
+#: place (pre-release: no migration beyond that). A file written by a newer idmerge
+#: is refused rather than misread.
+SCHEMA_VERSION = 3
 
 META_SQL = (
     "CREATE TABLE IF NOT EXISTS idmerge_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
@@ -42,6 +43,10 @@ CREATE TABLE IF NOT EXISTS events (
     properties VARCHAR NOT NULL,
     received_at BIGINT NOT NULL
 );
+-- One person's activity is a look-up by the ids of their cluster: without this index
+-- it scans every event (measured: ~19 ms per 1M events), with it ~1 ms at any size;
+-- it costs ~20% more time inserting events (measured: 600k events in 300 commits).
+CREATE INDEX IF NOT EXISTS events_distinct_id ON events (distinct_id);
 CREATE TABLE IF NOT EXISTS identity_log (
     project_id INTEGER NOT NULL,
     seq BIGINT NOT NULL,
@@ -123,6 +128,10 @@ LOG_SCHEMA = pa.schema(
     ]
 )
 MAPPING_SCHEMA = pa.schema([("distinct_id", pa.string()), ("resolved", pa.string())])
+#: the identity_mapping table as queries read it
+MAPPING_TABLE_SCHEMA = pa.schema(
+    [("distinct_id", pa.string()), ("resolved_distinct_id", pa.string())]
+)
 UPDATE_SCHEMA = pa.schema(
     [
         ("seq", pa.int64()),
@@ -171,6 +180,8 @@ WARNING_COLUMNS = ", ".join(WARNING_SCHEMA.names)
 
 def rows_table(rows: list[Any], schema: pa.Schema) -> pa.Table:
     """An Arrow table of named-tuple rows whose fields are ``schema``'s columns."""
+    if not rows:
+        return schema.empty_table()
     columns = list(zip(*rows, strict=True))
     return pa.table(
         [pa.array(c, f.type) for c, f in zip(columns, schema, strict=True)], schema=schema

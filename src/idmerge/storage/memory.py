@@ -7,14 +7,27 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+import pyarrow as pa
+
 from idmerge.identity import LogEntry
 from idmerge.projects import Project
 from idmerge.storage.base import (
+    QUERY_TABLES,
     IngestionWarning,
     StoredEvent,
     StoredProfile,
     StoredProfileUpdate,
     WriteBatch,
+)
+from idmerge.storage.duckdb_schema import (
+    EVENT_SCHEMA,
+    LOG_SCHEMA,
+    MAPPING_TABLE_SCHEMA,
+    PROFILE_SCHEMA,
+    UPDATE_SCHEMA,
+    log_table,
+    rows_table,
 )
 
 ProfileKey = tuple[str, str, str]  # (kind, group_key, target)
@@ -115,6 +128,47 @@ class MemoryStore:
         if before_seq is not None:
             warnings = [w for w in warnings if w.seq < before_seq]
         return warnings if limit is None else warnings[: max(limit, 0)]
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
+        """The query run by an in-memory DuckDB over Arrow copies of the lists: the
+        same SQL, the same answers as the embedded store."""
+        tables = self._arrow_tables()
+        con = duckdb.connect()
+        try:
+            for name, table in tables.items():
+                con.register(name, table)
+            reader = con.sql(sql, params=params or {}).to_arrow_reader(1 << 16)
+            yield from reader
+        finally:
+            con.close()
+
+    def _arrow_tables(self) -> dict[str, pa.Table]:
+        """Every project's rows as the DuckDB store's tables (with ``project_id``)."""
+        parts: dict[str, list[pa.Table]] = {name: [] for name in QUERY_TABLES}
+        for project_id, data in sorted(self._data.items()):
+            mapping = sorted(data.mapping.items())
+            for name, table in (
+                ("events", rows_table(data.events, EVENT_SCHEMA)),
+                ("identity_log", log_table(data.log)),
+                ("identity_mapping", rows_table(mapping, MAPPING_TABLE_SCHEMA)),
+                ("profile_updates", rows_table(data.profile_updates, UPDATE_SCHEMA)),
+                ("profiles", rows_table(list(data.profiles.values()), PROFILE_SCHEMA)),
+            ):
+                ids = pa.array([project_id] * len(table), pa.int32())
+                parts[name].append(table.add_column(0, "project_id", ids))
+        schemas = {
+            "events": EVENT_SCHEMA,
+            "identity_log": LOG_SCHEMA,
+            "identity_mapping": MAPPING_TABLE_SCHEMA,
+            "profile_updates": UPDATE_SCHEMA,
+            "profiles": PROFILE_SCHEMA,
+        }
+        return {
+            name: pa.concat_tables(found)
+            if found
+            else schemas[name].insert(0, pa.field("project_id", pa.int32())).empty_table()
+            for name, found in parts.items()
+        }
 
     def close(self) -> None:
         pass
