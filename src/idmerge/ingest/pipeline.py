@@ -107,6 +107,7 @@ def load_engine(store: Store, project: Project) -> IdentityEngine:
 class SplitResult:
     entry: LogEntry  # the split as recorded in the identity log
     clusters: dict[str, list[str]]  # every affected id -> its cluster after the split
+    resolved: dict[str, str]  # every affected id -> its resolved id after the split
 
 
 class ProjectWriter:
@@ -172,29 +173,37 @@ class ProjectWriter:
         event_seq: int | None = None,
         detach: str | None = None,
     ) -> SplitResult:
-        """Undo one identity event, or detach one id, and rebuild every cluster."""
-        log = list(self.store.read_log(self.project.id))
-        entry = split_entry(
-            log,
-            self.engine,
-            seq=self._next_seq,
-            time=time,
-            insert_id=insert_id,
-            event_seq=event_seq,
-            detach=detach,
+        """Undo one identity event, or detach one id, and rebuild every cluster.
+
+        Holds ``lock`` throughout, so no batch lands between reading the log and
+        committing the split (its entries would be missing from the rebuilt engine).
+        """
+        with self.lock:
+            log = list(self.store.read_log(self.project.id))
+            entry = split_entry(
+                log,
+                self.engine,
+                seq=self._next_seq,
+                time=time,
+                insert_id=insert_id,
+                event_seq=event_seq,
+                detach=detach,
+            )
+            if isinstance(entry, str):
+                raise SplitRefused(entry)
+            affected = {x for distinct_id in entry.ids for x in self.engine.cluster(distinct_id)}
+            rebuilt = IdentityEngine.replay(
+                self.project.policy(), [*log, entry], seen_ids=self.engine.seen_ids
+            )
+            batch = WriteBatch(log=[entry], mapping=list(rebuilt.mapping()), replace_mapping=True)
+            with self._all_or_nothing():
+                self.store.commit(self.project.id, batch)
+            self.engine = rebuilt
+            self._next_seq += 1
+        ids = sorted(affected)
+        return SplitResult(
+            entry, {x: rebuilt.cluster(x) for x in ids}, {x: rebuilt.resolve(x) for x in ids}
         )
-        if isinstance(entry, str):
-            raise SplitRefused(entry)
-        affected = {x for distinct_id in entry.ids for x in self.engine.cluster(distinct_id)}
-        rebuilt = IdentityEngine.replay(
-            self.project.policy(), [*log, entry], seen_ids=self.engine.seen_ids
-        )
-        batch = WriteBatch(log=[entry], mapping=list(rebuilt.mapping()), replace_mapping=True)
-        with self.lock, self._all_or_nothing():
-            self.store.commit(self.project.id, batch)
-        self.engine = rebuilt
-        self._next_seq += 1
-        return SplitResult(entry, {x: rebuilt.cluster(x) for x in sorted(affected)})
 
     @contextmanager
     def _all_or_nothing(self) -> Iterator[None]:

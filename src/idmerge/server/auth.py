@@ -9,7 +9,7 @@ import binascii
 def basic_credentials(authorization: str | None) -> tuple[str, str | None] | None:
     """``(user, password)`` of an HTTP Basic header; password None when the decoded
     value has no colon (some clients send a bare secret). None when absent or not
-    Basic, or not decodable."""
+    Basic, or not decodable. Plain ``user:secret`` (not base64) is read as it is."""
     if not authorization:
         return None
     scheme, _, encoded = authorization.partition(" ")
@@ -18,7 +18,10 @@ def basic_credentials(authorization: str | None) -> tuple[str, str | None] | Non
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        return None
+        # Mixpanel also takes service-account credentials as plain ``user:secret``
+        if ":" not in encoded:
+            return None
+        decoded = encoded.strip()
     user, colon, password = decoded.partition(":")
     return (user, password) if colon else (user, None)
 

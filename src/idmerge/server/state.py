@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from idmerge.ingest.pipeline import ProjectWriter
 from idmerge.projects import Project, create_project
+from idmerge.query.profiles import EngageSessions
 from idmerge.server.writer import GroupCommitter
 from idmerge.storage.base import Store
 
@@ -26,6 +27,8 @@ class ServerState:
     store: Store
     committer: GroupCommitter = field(default_factory=GroupCommitter)
     writers: dict[int, ProjectWriter] = field(default_factory=dict)
+    #: the id lists behind engage's paging sessions
+    engage_sessions: EngageSessions = field(default_factory=EngageSessions)
     _by_token: dict[str, Project] = field(default_factory=dict)
     _by_secret: dict[str, Project] = field(default_factory=dict)
 

@@ -1,0 +1,54 @@
+"""The relation every reader starts from: a project's events on resolved ids.
+
+Events keep the id they were stored under; who they belong to is decided here, at
+query time, by joining the identity mapping (an id without a row resolves to
+itself). A merge made today therefore re-attributes last month's events, and a split
+gives them back. ``legacy`` is the exception: it resolved ids at ingestion, as
+Mixpanel's legacy system does, and is never re-attributed, so its events are read as
+stored.
+"""
+
+from __future__ import annotations
+
+from idmerge.identity import Mode
+from idmerge.projects import Project
+
+
+def resolved_events(project: Project, *, deduplicated: bool = False) -> str:
+    """SQL of the project's events, one row each, with columns ``seq``, ``event``,
+    ``distinct_id`` (resolved), ``stored_distinct_id``, ``time`` (ms), ``insert_id``,
+    ``properties`` (JSON text) and ``received_at`` (ms).
+
+    The project id is the ``$project`` parameter. With ``deduplicated``, events
+    sharing ``(event, stored id, time, insert_id)`` count once, the last ingested
+    kept, as every report counts them; an event without an insert_id is never a
+    duplicate.
+    """
+    dedup = (
+        " QUALIFY e.insert_id IS NULL OR row_number() OVER ("
+        "PARTITION BY e.event, e.distinct_id, e.time, e.insert_id ORDER BY e.seq DESC) = 1"
+        if deduplicated
+        else ""
+    )
+    if project.mode is Mode.LEGACY:
+        return (
+            "SELECT e.seq, e.event, e.distinct_id, e.distinct_id AS stored_distinct_id, "
+            "e.time, e.insert_id, e.properties, e.received_at "
+            f"FROM events e WHERE e.project_id = $project{dedup}"
+        )
+    return (
+        "SELECT e.seq, e.event, coalesce(m.resolved_distinct_id, e.distinct_id) AS distinct_id, "
+        "e.distinct_id AS stored_distinct_id, e.time, e.insert_id, e.properties, e.received_at "
+        "FROM events e LEFT JOIN identity_mapping m "
+        "ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id "
+        f"WHERE e.project_id = $project{dedup}"
+    )
+
+
+def resolve_ids_sql() -> str:
+    """SQL of ``(asked, resolved)`` for the ids of the ``$ids`` list parameter."""
+    return (
+        "SELECT w.id AS asked, coalesce(m.resolved_distinct_id, w.id) AS resolved "
+        "FROM unnest($ids::VARCHAR[]) AS w(id) LEFT JOIN identity_mapping m "
+        "ON m.project_id = $project AND m.distinct_id = w.id"
+    )
