@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idmerge.server import identity_api, mixpanel, segment
+from idmerge.server import identity_api, mixpanel, openapi, query_api, segment
 from idmerge.server.http import json_response, preflight
 from idmerge.server.state import ServerState
 from idmerge.storage.base import Store
@@ -56,8 +56,18 @@ def routes() -> list[Route]:
     found.append(Route("/v1/{call:str}", _segment_call, methods=["POST"]))
     found.append(Route("/v1/{call:str}", _options, methods=["OPTIONS"]))
     found.append(Route("/api/identity", identity_api.identity, methods=["GET"]))
+    found.append(Route("/api/identity/split", identity_api.split, methods=["POST"]))
+    found.append(Route("/api/identity/mappings", identity_api.identity_mappings, methods=["GET"]))
     found.append(Route("/api/ingestion/warnings", identity_api.warnings, methods=["GET"]))
+    for name, endpoint, methods in query_api.ENDPOINTS:
+        for family in ("/api/2.0/", "/api/query/"):
+            found += _both(family + name, endpoint, list(methods))
+    found.append(Route("/openapi.json", openapi_document, methods=["GET"]))
     return found
+
+
+async def openapi_document(request: Request) -> Response:
+    return json_response(openapi.document())
 
 
 async def _segment_call(request: Request) -> Response:
