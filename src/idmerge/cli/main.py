@@ -175,3 +175,7 @@ def _project_table(projects: list[Project]) -> str:
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
     )
+
+
+# explain, split, export, mappings, warnings: they register themselves on `cli`
+from idmerge.cli import tools  # noqa: E402, F401
