@@ -7,6 +7,7 @@ checked against it by the test suite, so a new setting cannot go undocumented.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,11 +34,19 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("host", "IDMERGE_HOST", "127.0.0.1", "Address `idmerge serve` listens on."),
     Setting("port", "IDMERGE_PORT", "8000", "Port `idmerge serve` listens on."),
+    Setting(
+        "memory_limit",
+        "IDMERGE_MEMORY_LIMIT",
+        "2GB",
+        "Most memory DuckDB may hold (its page cache and query work; past it, queries "
+        "spill to disk). Exports stream within it, whatever their size.",
+    ),
 )
 
 #: Where settings are read from a file: ``--config``, else ``$IDMERGE_CONFIG``, else
 #: ``./idmerge.toml`` when it exists. Keys are the setting names, at the top level.
 CONFIG_ENV = "IDMERGE_CONFIG"
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 DEFAULT_CONFIG_FILE = "idmerge.toml"
 
 
@@ -46,6 +55,7 @@ class Settings:
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 8000
+    memory_limit: str = "2GB"
 
     @classmethod
     def load(
@@ -73,7 +83,17 @@ class Settings:
         port = values["port"]
         if not port.isdigit() or not 0 <= int(port) <= 65535:
             raise BadRequest(f"port must be a number from 0 to 65535, not {port!r}")
-        return cls(data_dir=Path(values["data_dir"]), host=values["host"], port=int(port))
+        limit = values["memory_limit"].strip()
+        if not _MEMORY.fullmatch(limit):
+            raise BadRequest(
+                f"memory_limit must be a size such as 512MB or 2GB, not {values['memory_limit']!r}"
+            )
+        return cls(
+            data_dir=Path(values["data_dir"]),
+            host=values["host"],
+            port=int(port),
+            memory_limit=limit,
+        )
 
 
 def _read_file(config: str | Path | None, env: Mapping[str, str]) -> dict[str, Any]:

@@ -12,9 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from idmerge.cli.main import cli
+from idmerge.errors import BadRequest
 from idmerge.identity import Event
 from idmerge.ingest import ProjectWriter
 from idmerge.projects import get_project
+from idmerge.settings import Settings
 from idmerge.storage.duckdb import open_store
 
 
@@ -170,3 +172,20 @@ def test_locked_database_is_reported(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "in use by another process" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_memory_limit_setting_reaches_duckdb(tmp_path: Path) -> None:
+    """``memory_limit`` bounds DuckDB's page cache (so an export's memory does not grow
+    with its size); a value that is not a size is refused by name."""
+    settings = Settings.load({"data_dir": str(tmp_path)}, env={"IDMERGE_MEMORY_LIMIT": "300MB"})
+    assert settings.memory_limit == "300MB"
+    assert Settings.load({"data_dir": str(tmp_path)}, env={}).memory_limit == "2GB"
+    with pytest.raises(BadRequest, match="memory_limit"):
+        Settings.load({"data_dir": str(tmp_path)}, env={"IDMERGE_MEMORY_LIMIT": "lots"})
+    store = open_store(tmp_path, memory_limit=settings.memory_limit)
+    try:
+        rows = list(store.query("SELECT current_setting('memory_limit')"))
+        limit = rows[0].column(0)[0].as_py()
+        assert limit.replace(" ", "").upper().startswith(("286", "300")), limit
+    finally:
+        store.close()

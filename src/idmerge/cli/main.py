@@ -39,7 +39,7 @@ def store_options(command: F) -> F:
 @contextmanager
 def opened_store(data_dir: str | None, config: str | None) -> Iterator[DuckDBStore]:
     settings = Settings.load({"data_dir": data_dir}, config=config)
-    store = open_store(settings.data_dir)
+    store = open_store(settings.data_dir, memory_limit=settings.memory_limit)
     try:
         yield store
     finally:

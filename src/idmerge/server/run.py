@@ -15,7 +15,7 @@ from idmerge.storage.duckdb import open_store
 def run(settings: Settings, *, log_level: str = "info") -> None:
     """Serve until interrupted. The store is opened first, so that a database held by
     another process is reported as one clear line before anything starts."""
-    store = open_store(settings.data_dir)
+    store = open_store(settings.data_dir, memory_limit=settings.memory_limit)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     app = create_app(store_factory=lambda: store)
     uvicorn.run(
