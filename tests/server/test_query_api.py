@@ -285,3 +285,19 @@ def test_export_is_not_truncated_by_streaming(server: LiveServer) -> None:
         raw = b"".join(answer.iter_raw())
     assert raw[:2] == b"\x1f\x8b"
     assert len(gzip.decompress(raw).decode().splitlines()) == 3000
+
+
+def test_legacy_engage_reads_the_alias_target_profile(server: LiveServer) -> None:
+    """Legacy resolves at ingestion: after ``alias(user -> device)`` an update sent to
+    the user id lands on the device's profile, which both ids find; the device is the
+    id the answer names (the alias maps to it)."""
+    device, user = guid(), uid("user")
+    profile_update(server, "legacy", device, plan="free")
+    send(server, "legacy", [event("$create_alias", distinct_id=device, alias=user)])
+    profile_update(server, "legacy", user, plan="pro")
+    for asked in (device, user):
+        (row,) = get(server, "legacy", "/api/2.0/engage", distinct_id=asked).json()["results"]
+        assert row["$distinct_id"] == device
+        assert row["$properties"]["plan"] == "pro"
+    rows = get(server, "legacy", "/api/identity/mappings").text.splitlines()
+    assert {"distinct_id": user, "resolved_distinct_id": device} in map(json.loads, rows)
