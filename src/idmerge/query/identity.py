@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from idmerge.errors import BadRequest
 from idmerge.identity import LogEntry
 from idmerge.ingest.pipeline import ProjectWriter
 
@@ -56,9 +55,6 @@ def split(
     """Undo the identity event ``insert_id`` (or the one stored as ``event_seq``), or
     detach the id ``detach``; every report re-attributes at once. Answers the split
     as logged and the new cluster of every id the split touched."""
-    named = [x for x in (insert_id, event_seq, detach) if x is not None]
-    if len(named) != 1:
-        raise BadRequest("name exactly one of insert_id, seq or detach")
     result = writer.split(time=now_ms, insert_id=insert_id, event_seq=event_seq, detach=detach)
     return {
         "split": entry_json(result.entry),

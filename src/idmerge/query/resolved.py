@@ -14,34 +14,23 @@ from idmerge.identity import Mode
 from idmerge.projects import Project
 
 
-def resolved_events(project: Project, *, deduplicated: bool = False) -> str:
-    """SQL of the project's events, one row each, with columns ``seq``, ``event``,
-    ``distinct_id`` (resolved), ``stored_distinct_id``, ``time`` (ms), ``insert_id``,
-    ``properties`` (JSON text) and ``received_at`` (ms).
-
-    The project id is the ``$project`` parameter. With ``deduplicated``, events
-    sharing ``(event, stored id, time, insert_id)`` count once, the last ingested
-    kept, as every report counts them; an event without an insert_id is never a
-    duplicate.
-    """
-    dedup = (
-        " QUALIFY e.insert_id IS NULL OR row_number() OVER ("
-        "PARTITION BY e.event, e.distinct_id, e.time, e.insert_id ORDER BY e.seq DESC) = 1"
-        if deduplicated
-        else ""
-    )
+def resolved_events(project: Project) -> str:
+    """SQL of the project's events, one row each (duplicates included, as export
+    shows them), with columns ``seq``, ``event``, ``distinct_id`` (resolved),
+    ``stored_distinct_id``, ``time`` (ms), ``insert_id``, ``properties`` (JSON text) and
+    ``received_at`` (ms). The project id is the ``$project`` parameter."""
     if project.mode is Mode.LEGACY:
         return (
             "SELECT e.seq, e.event, e.distinct_id, e.distinct_id AS stored_distinct_id, "
             "e.time, e.insert_id, e.properties, e.received_at "
-            f"FROM events e WHERE e.project_id = $project{dedup}"
+            "FROM events e WHERE e.project_id = $project"
         )
     return (
         "SELECT e.seq, e.event, coalesce(m.resolved_distinct_id, e.distinct_id) AS distinct_id, "
         "e.distinct_id AS stored_distinct_id, e.time, e.insert_id, e.properties, e.received_at "
         "FROM events e LEFT JOIN identity_mapping m "
         "ON m.project_id = e.project_id AND m.distinct_id = e.distinct_id "
-        f"WHERE e.project_id = $project{dedup}"
+        "WHERE e.project_id = $project"
     )
 
 

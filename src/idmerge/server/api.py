@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import duckdb
 import msgspec
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -102,6 +103,29 @@ def api_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return api_error(request, BadRequest(f"the query could not run: {first_line}"))
 
     return endpoint
+
+
+#: Airbyte stops reading an export at a line saying this, and logs a warning.
+TERMINATED = b"[terminated early]\n"
+
+
+async def streamed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A streamed answer's body, its query already run up to the first chunk (in a
+    worker thread), so that a bad parameter or a refused query is still an error
+    answer; a failure after the status line is sent ends the body with a line that
+    says so, rather than with a cut connection."""
+    first = await run_in_threadpool(next, chunks, None)
+
+    def body() -> Iterator[bytes]:
+        if first is not None:
+            yield first
+        try:
+            yield from chunks
+        except duckdb.Error as exc:
+            log.warning("a streamed answer ended early: %s", exc)
+            yield TERMINATED
+
+    return body()
 
 
 def state_of(request: Request) -> ServerState:

@@ -12,7 +12,6 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-import duckdb
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -22,11 +21,8 @@ from idmerge.projects import Project
 from idmerge.query import discovery, export
 from idmerge.query import params as p
 from idmerge.query.profiles import EngageSpec, engage
-from idmerge.server.api import api_endpoint, log, state_of
+from idmerge.server.api import api_endpoint, state_of, streamed
 from idmerge.server.http import json_response
-
-#: Airbyte stops reading an export at a line saying this, and logs a warning.
-TERMINATED = b"[terminated early]\n"
 
 
 def _gzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -38,25 +34,11 @@ def _gzip(chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield compressor.flush()
 
 
-def _guarded(first: bytes | None, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first is not None:
-        yield first
-    try:
-        yield from rest
-    except duckdb.Error as exc:  # the status line is sent: say so in the body
-        log.warning("export ended early: %s", exc)
-        yield TERMINATED
-
-
 @api_endpoint
 async def export_events(request: Request, project: Project, params: dict[str, Any]) -> Response:
     spec = export.ExportSpec.from_params(params)
-    store = state_of(request).store
-    export.export_sql(project, spec)  # a bad where is a 400 before anything is sent
-    chunks = export.export_lines(store, project, spec)
-    # run the query up to its first rows now, so that an error is still a 400
-    first = await run_in_threadpool(next, chunks, None)
-    body = _guarded(first, chunks)
+    chunks = export.export_lines(state_of(request).store, project, spec)
+    body = await streamed(chunks)
     headers = {}
     if "gzip" in request.headers.get("accept-encoding", "").lower():
         body = _gzip(body)
