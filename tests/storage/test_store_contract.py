@@ -235,6 +235,16 @@ def test_warnings_read_newest_first_and_page(store: Store) -> None:
     assert store.read_warnings(1, before_seq=0) == []
     assert store.read_warnings(1, limit=0) == []
     assert store.read_warnings(1, limit=10, before_seq=99)[0].record_index == 0
+    junk = warning(6, reason="errJunkId")
+    store.commit(1, WriteBatch(warnings=[junk, warning(7, reason="NOT_AN_OBJECT")]))
+    assert store.read_warnings(1, reason="errJunkId") == [junk, *store.read_warnings(1)[2:]]
+    assert store.read_warnings(1, reason="NOT_AN_OBJECT", limit=5) == [
+        warning(7, reason="NOT_AN_OBJECT")
+    ]
+    assert store.read_warnings(1, reason="errJunkId", before_seq=6, limit=1) == [
+        store.read_warnings(1)[2]
+    ]
+    assert store.read_warnings(1, reason="nothing") == []
 
 
 def test_new_tables_are_isolated_per_project(store: Store) -> None:
@@ -361,3 +371,10 @@ def test_query_reads_every_table_per_project(store: Store) -> None:
 def test_query_on_an_empty_store(store: Store) -> None:
     for table in ("events", "identity_log", "identity_mapping", "profile_updates", "profiles"):
         assert _query_rows(store, f"SELECT count(*) FROM {table} WHERE project_id = 1") == [(0,)]
+
+
+def test_duckdb_refuses_a_memory_limit_that_is_no_size(tmp_path: Path) -> None:
+    """The value goes to DuckDB's own config (never into SQL text); DuckDB's refusal
+    is a clear StoreUnavailable."""
+    with pytest.raises(StoreUnavailable, match="cannot open"):
+        DuckDBStore(tmp_path / "t.duckdb", memory_limit="lots'; DROP TABLE events; --")

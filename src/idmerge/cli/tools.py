@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import itertools
 import json
 import os
 import re
@@ -31,9 +32,9 @@ from idmerge.ingest import ProjectWriter
 from idmerge.projects import Project, get_project
 from idmerge.query import identity as identity_tools
 from idmerge.query import mappings as mapping_tools
-from idmerge.query.export import ExportSpec, export_lines, export_sql
+from idmerge.query.export import ExportSpec, export_lines
 from idmerge.settings import Settings
-from idmerge.storage.base import IngestionWarning, Store
+from idmerge.storage.base import Store
 from idmerge.storage.duckdb import DuckDBStore
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -252,13 +253,16 @@ def export_command(
     )
     endpoint = "GET /api/2.0/export?from_date=...&to_date=..."
     with project_store(data_dir, config, project_name, endpoint) as (store, project):
-        export_sql(project, spec)  # a bad --where fails before the output file is created
         # on stdout, a counter makes sense only when the lines go elsewhere (`> file`)
         shown = output != "-" or (_is_tty(sys.stderr) and not _is_tty(sys.stdout))
         progress = Progress(shown=shown)
         try:
+            chunks = export_lines(store, project, spec)
+            # run the query to its first rows before the output file is created, so a
+            # bad --where leaves no empty file behind
+            first = next(chunks, None)
             with output_stream(output) as sink:
-                for chunk in export_lines(store, project, spec):
+                for chunk in itertools.chain([] if first is None else [first], chunks):
                     sink.write(chunk)
                     progress.add(chunk.count(b"\n"))
         except duckdb.Error as exc:
@@ -419,7 +423,7 @@ def warnings_command(
     """List ingestion warnings, newest first: rejected records, refused identity events."""
     endpoint = "GET /api/ingestion/warnings?limit=&before_seq="
     with project_store(data_dir, config, project_name, endpoint) as (store, project):
-        found = matching_warnings(store, project.id, limit, before_seq, reason)
+        found = store.read_warnings(project.id, limit=limit, before_seq=before_seq, reason=reason)
     if as_json:
         click.echo(_json([w._asdict() for w in found]))
     elif not found:
@@ -445,24 +449,6 @@ def warnings_command(
         )
     if len(found) == limit:
         click.echo(f"(older ones: --before-seq {found[-1].seq})", err=True)
-
-
-def matching_warnings(
-    store: Store, project_id: int, limit: int, before_seq: int | None, reason: str | None
-) -> list[IngestionWarning]:
-    """The newest ``limit`` warnings older than ``before_seq`` with ``reason``: pages
-    through :meth:`Store.read_warnings`, which cannot filter by reason."""
-    if reason is None:
-        return store.read_warnings(project_id, limit=limit, before_seq=before_seq)
-    page = max(limit, 1000)
-    found: list[IngestionWarning] = []
-    while len(found) < limit:
-        batch = store.read_warnings(project_id, limit=page, before_seq=before_seq)
-        found += [w for w in batch if w.reason == reason]
-        if len(batch) < page:
-            break
-        before_seq = batch[-1].seq
-    return found[:limit]
 
 
 # -- plain text --------------------------------------------------------------------

@@ -14,12 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from idmerge.errors import BadRequest
 from idmerge.projects import Project
 from idmerge.query import identity as tools
 from idmerge.query import mappings
 from idmerge.query import params as p
-from idmerge.server.api import api_endpoint, state_of
+from idmerge.server.api import api_endpoint, state_of, streamed
 from idmerge.server.http import json_response
 from idmerge.server.state import now_ms
 
@@ -36,8 +35,6 @@ async def identity(request: Request, project: Project, params: dict[str, Any]) -
 
 @api_endpoint
 async def split(request: Request, project: Project, params: dict[str, Any]) -> Response:
-    if request.method != "POST":
-        raise BadRequest("a split changes data: send it as POST")
     writer = state_of(request).writer(project)
     answer = await run_in_threadpool(
         lambda: tools.split(
@@ -54,7 +51,7 @@ async def split(request: Request, project: Project, params: dict[str, Any]) -> R
 @api_endpoint
 async def identity_mappings(request: Request, project: Project, params: dict[str, Any]) -> Response:
     form = mappings.format_of(p.text(params, "format"))
-    chunks = mappings.mapping_chunks(state_of(request).store, project, form)
+    chunks = await streamed(mappings.mapping_chunks(state_of(request).store, project, form))
     headers = {}
     if form != "json":
         suffix = "csv" if form == "csv" else "parquet"
@@ -69,7 +66,9 @@ async def warnings(request: Request, project: Project, params: dict[str, Any]) -
     limit = p.integer(params, "limit", 100, 1, MAX_WARNINGS) or 100
     before_seq = p.integer(params, "before_seq", None, 0, 2**62)
     found = await run_in_threadpool(
-        state_of(request).store.read_warnings, project.id, limit=limit, before_seq=before_seq
+        lambda: state_of(request).store.read_warnings(
+            project.id, limit=limit, before_seq=before_seq, reason=p.text(params, "reason")
+        )
     )
     return json_response(
         {

@@ -574,6 +574,7 @@ IDENTITY_ENDPOINTS: dict[str, Endpoint] = {
         answer("one page of warnings", ref("WarningsPage")),
         number("limit", "warnings per page", 1, MAX_WARNINGS, 100),
         number("before_seq", "page on: the next_before_seq of the previous page", 0, 2**62, None),
+        text("reason", "only the warnings with this reason code, e.g. errJunkId"),
         tag="identity",
     ),
 }

@@ -143,9 +143,15 @@ class Store(Protocol):
         group_key, target)."""
 
     def read_warnings(
-        self, project_id: int, *, limit: int | None = None, before_seq: int | None = None
+        self,
+        project_id: int,
+        *,
+        limit: int | None = None,
+        before_seq: int | None = None,
+        reason: str | None = None,
     ) -> list[IngestionWarning]:
-        """Ingestion warnings, newest (highest seq) first; ``before_seq`` pages on."""
+        """Ingestion warnings, newest (highest seq) first; ``before_seq`` pages on;
+        ``reason`` keeps only the warnings with that reason code."""
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
         """Run a read-only DuckDB query over the tables ``QUERY_TABLES`` names (each

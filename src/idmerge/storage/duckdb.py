@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,8 +84,12 @@ class DuckDBStore:
         included: without it the cache grows with every block a query reads (measured:
         a 10M-event export peaked at 1.6 GB; at 256MB, 0.44 GB, as fast)."""
         self.path = Path(path)
+        # DuckDB reads (and checks) its config values itself: nothing is put in SQL text
+        config: dict[str, str | bool | int | float | list[str]] = {}
+        if memory_limit is not None:
+            config["memory_limit"] = memory_limit
         try:
-            self._con = duckdb.connect(str(self.path))
+            self._con = duckdb.connect(str(self.path), config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreLocked(
@@ -94,15 +97,12 @@ class DuckDBStore:
                     f"(stop it, or point this one at another data directory): {exc}"
                 ) from exc
             raise StoreUnavailable(f"cannot open {str(self.path)!r}: {exc}") from exc
+        except duckdb.Error as exc:  # a config value DuckDB refuses
+            raise StoreUnavailable(f"cannot open {str(self.path)!r}: {exc}") from exc
         self._lock = threading.Lock()  # one statement sequence at a time on the connection
         self._names = itertools.count()
         with self._lock:
             self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
-            if memory_limit is not None:
-                if not re.fullmatch(r"[0-9.]+ ?[A-Za-z]{2,3}", memory_limit):
-                    self._con.close()
-                    raise StoreUnavailable(f"memory_limit {memory_limit!r} is not a size")
-                self._con.execute(f"SET memory_limit = '{memory_limit}'")
             self._open_schema()
 
     def _open_schema(self) -> None:
@@ -350,13 +350,21 @@ class DuckDBStore:
         )
 
     def read_warnings(
-        self, project_id: int, *, limit: int | None = None, before_seq: int | None = None
+        self,
+        project_id: int,
+        *,
+        limit: int | None = None,
+        before_seq: int | None = None,
+        reason: str | None = None,
     ) -> list[IngestionWarning]:
         query = f"SELECT {WARNING_COLUMNS} FROM ingestion_warnings WHERE project_id = $p"
         params: dict[str, Any] = {"p": project_id}
         if before_seq is not None:
             query += " AND seq < $before"
             params["before"] = before_seq
+        if reason is not None:
+            query += " AND reason = $reason"
+            params["reason"] = reason
         query += " ORDER BY seq DESC"
         if limit is not None:
             query += " LIMIT $limit"

@@ -122,11 +122,18 @@ class MemoryStore:
         return iter([profiles[key] for key in sorted(profiles)])
 
     def read_warnings(
-        self, project_id: int, *, limit: int | None = None, before_seq: int | None = None
+        self,
+        project_id: int,
+        *,
+        limit: int | None = None,
+        before_seq: int | None = None,
+        reason: str | None = None,
     ) -> list[IngestionWarning]:
         warnings = sorted(self._data[project_id].warnings, key=lambda w: w.seq, reverse=True)
         if before_seq is not None:
             warnings = [w for w in warnings if w.seq < before_seq]
+        if reason is not None:
+            warnings = [w for w in warnings if w.reason == reason]
         return warnings if limit is None else warnings[: max(limit, 0)]
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
