@@ -301,3 +301,30 @@ def test_legacy_engage_reads_the_alias_target_profile(server: LiveServer) -> Non
         assert row["$properties"]["plan"] == "pro"
     rows = get(server, "legacy", "/api/identity/mappings").text.splitlines()
     assert {"distinct_id": user, "resolved_distinct_id": device} in map(json.loads, rows)
+
+
+def test_warnings_filter_by_reason(server: LiveServer) -> None:
+    user = uid("user")
+    send(
+        server,
+        "original",
+        [event("$identify", distinct_id=user, **{"$anon_distinct_id": "undefined"})],
+    )
+    found = server.warnings("original", reason="errJunkId", limit=1000)
+    assert found and {w["reason"] for w in found} == {"errJunkId"}
+    assert any(w["distinct_id"] == user for w in found)
+    assert server.warnings("original", reason="noSuchReason") == []
+
+
+@pytest.mark.parametrize("mode", ["simplified", "original", "legacy", "cdp"])
+def test_an_unknown_id_is_a_cluster_of_one(server: LiveServer, mode: str) -> None:
+    """spec/query-api.md: every id is a user, so explain answers 200, not 404."""
+    nobody = uid("never-seen")
+    answer = get(server, mode, "/api/identity", distinct_id=nobody)
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "distinct_id": nobody,
+        "resolved_distinct_id": nobody,
+        "cluster": [nobody],
+        "history": [],
+    }
