@@ -321,7 +321,9 @@ def output_stream(path: str) -> Iterator[Sink]:
     """Standard output for ``-``, else the file (gzip for ``.gz``), removed again when
     writing it fails half-way."""
     if path == "-":
-        stdout = click.get_binary_stream("stdout")
+        # (not click.get_binary_stream: deprecated from click 8.5, whose warning the
+        # test suite turns into an error)
+        stdout = sys.stdout.buffer
         try:
             yield stdout
             stdout.flush()
