@@ -378,3 +378,20 @@ def test_duckdb_refuses_a_memory_limit_that_is_no_size(tmp_path: Path) -> None:
     is a clear StoreUnavailable."""
     with pytest.raises(StoreUnavailable, match="cannot open"):
         DuckDBStore(tmp_path / "t.duckdb", memory_limit="lots'; DROP TABLE events; --")
+
+
+def test_saved_funnels_are_numbered_across_projects_and_kept_per_project(store: Store) -> None:
+    steps = '[{"event": "A", "where": null}, {"event": "B", "where": null}]'
+    first = store.save_funnel(1, "signup", steps, 7, "day", now=10)
+    second = store.save_funnel(2, "other", steps, 2, "hour", now=20)
+    third = store.save_funnel(1, "again", steps, 30, "minute", now=30)
+    assert (first.funnel_id, second.funnel_id, third.funnel_id) == (1, 2, 3)
+    assert store.saved_funnels(1) == [first, third]
+    assert store.saved_funnels(2) == [second]
+    assert first.steps == steps and first.length_unit == "day" and first.created_at == 10
+    assert not store.delete_funnel(2, first.funnel_id)  # another project's funnel
+    assert store.delete_funnel(1, first.funnel_id)
+    assert not store.delete_funnel(1, first.funnel_id)
+    assert store.saved_funnels(1) == [third]
+    assert store.delete_funnel(1, third.funnel_id)
+    assert store.save_funnel(1, "next", steps, 1, "day", now=40).funnel_id == 4  # not reused

@@ -65,6 +65,18 @@ class StoredProfile(NamedTuple):
     updated_at: int  # ms, the latest update time folded in
 
 
+class SavedFunnel(NamedTuple):
+    """A funnel definition kept for ``/funnels?funnel_id=`` (Mixpanel saves funnels in
+    its UI; idmerge through its own API)."""
+
+    funnel_id: int  # unique across projects, as Mixpanel's are
+    name: str
+    steps: str  # JSON text: [{"event": name, "where": expression or null}, ...]
+    length: int  # the conversion window, in length_unit
+    length_unit: str  # second | minute | hour | day
+    created_at: int  # ms since the epoch
+
+
 class IngestionWarning(NamedTuple):
     """A rejected event or profile update, or a refused identity event, with why."""
 
@@ -152,6 +164,17 @@ class Store(Protocol):
     ) -> list[IngestionWarning]:
         """Ingestion warnings, newest (highest seq) first; ``before_seq`` pages on;
         ``reason`` keeps only the warnings with that reason code."""
+
+    def save_funnel(
+        self, project_id: int, name: str, steps: str, length: int, length_unit: str, now: int
+    ) -> SavedFunnel:
+        """Keep a new funnel definition under the next free ``funnel_id``."""
+
+    def saved_funnels(self, project_id: int) -> list[SavedFunnel]:
+        """The project's funnels, by ``funnel_id``."""
+
+    def delete_funnel(self, project_id: int, funnel_id: int) -> bool:
+        """Forget a funnel; False when the project has none with that id."""
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
         """Run a read-only DuckDB query over the tables ``QUERY_TABLES`` names (each

@@ -27,6 +27,7 @@ from idmerge.identity import LogEntry, Mode
 from idmerge.projects import Project
 from idmerge.storage.base import (
     IngestionWarning,
+    SavedFunnel,
     StoredEvent,
     StoredProfile,
     StoredProfileUpdate,
@@ -370,6 +371,38 @@ class DuckDBStore:
             query += " LIMIT $limit"
             params["limit"] = max(limit, 0)
         return list(self._rows(IngestionWarning, query, params))
+
+    # -- saved funnels ------------------------------------------------------------
+
+    def save_funnel(
+        self, project_id: int, name: str, steps: str, length: int, length_unit: str, now: int
+    ) -> SavedFunnel:
+        with self._lock:
+            row = self._con.execute(
+                "INSERT INTO saved_funnels VALUES (nextval('funnel_ids'), ?, ?, ?, ?, ?, ?) "
+                "RETURNING funnel_id",
+                [project_id, name, steps, length, length_unit, now],
+            ).fetchone()
+        assert row is not None
+        return SavedFunnel(int(row[0]), name, steps, length, length_unit, now)
+
+    def saved_funnels(self, project_id: int) -> list[SavedFunnel]:
+        return list(
+            self._rows(
+                SavedFunnel,
+                "SELECT funnel_id, name, steps, length, length_unit, created_at "
+                "FROM saved_funnels WHERE project_id = $p ORDER BY funnel_id",
+                {"p": project_id},
+            )
+        )
+
+    def delete_funnel(self, project_id: int, funnel_id: int) -> bool:
+        with self._lock:
+            row = self._con.execute(
+                "DELETE FROM saved_funnels WHERE project_id = ? AND funnel_id = ? RETURNING 1",
+                [project_id, funnel_id],
+            ).fetchall()
+        return bool(row)
 
     def close(self) -> None:
         with self._lock:

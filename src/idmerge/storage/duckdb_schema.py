@@ -12,11 +12,11 @@ import pyarrow as pa
 from idmerge.identity import LogEntry, Op, Outcome, Reason
 
 #: 2 added profile_updates, profiles and ingestion_warnings; 3 the index on
-#: events.distinct_id. Every change so far only adds tables or indexes, which
+#: events.distinct_id; 4 saved_funnels. Every change so far only adds tables or indexes, which
 #: ``CREATE ... IF NOT EXISTS`` brings to an older file, so opening one upgrades it in
 #: place (pre-release: no migration beyond that). A file written by a newer idmerge
 #: is refused rather than misread.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 META_SQL = (
     "CREATE TABLE IF NOT EXISTS idmerge_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"
@@ -85,6 +85,16 @@ CREATE TABLE IF NOT EXISTS profiles (  -- one row per (project_id, kind, group_k
     properties VARCHAR NOT NULL,
     deleted BOOLEAN NOT NULL,
     updated_at BIGINT NOT NULL
+);
+CREATE SEQUENCE IF NOT EXISTS funnel_ids;  -- a deleted funnel's id is never reused
+CREATE TABLE IF NOT EXISTS saved_funnels (
+    funnel_id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    name VARCHAR NOT NULL,
+    steps VARCHAR NOT NULL,  -- JSON: [{"event", "where"}, ...]
+    length INTEGER NOT NULL,
+    length_unit VARCHAR NOT NULL,
+    created_at BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ingestion_warnings (
     project_id INTEGER NOT NULL,

@@ -15,6 +15,7 @@ from idmerge.projects import Project
 from idmerge.storage.base import (
     QUERY_TABLES,
     IngestionWarning,
+    SavedFunnel,
     StoredEvent,
     StoredProfile,
     StoredProfileUpdate,
@@ -47,6 +48,8 @@ class MemoryStore:
     def __init__(self) -> None:
         self._projects: dict[int, Project] = {}
         self._data: dict[int, _ProjectData] = {}
+        self._funnels: dict[int, tuple[int, SavedFunnel]] = {}  # funnel_id -> (project, it)
+        self._last_funnel_id = 0
 
     def projects(self) -> list[Project]:
         return sorted(self._projects.values(), key=lambda p: p.id)
@@ -135,6 +138,24 @@ class MemoryStore:
         if reason is not None:
             warnings = [w for w in warnings if w.reason == reason]
         return warnings if limit is None else warnings[: max(limit, 0)]
+
+    def save_funnel(
+        self, project_id: int, name: str, steps: str, length: int, length_unit: str, now: int
+    ) -> SavedFunnel:
+        funnel_id = self._last_funnel_id = self._last_funnel_id + 1  # never reused
+        funnel = SavedFunnel(funnel_id, name, steps, length, length_unit, now)
+        self._funnels[funnel_id] = (project_id, funnel)
+        return funnel
+
+    def saved_funnels(self, project_id: int) -> list[SavedFunnel]:
+        return [f for pid, f in sorted(self._funnels.values()) if pid == project_id]
+
+    def delete_funnel(self, project_id: int, funnel_id: int) -> bool:
+        found = self._funnels.get(funnel_id)
+        if found is None or found[0] != project_id:
+            return False
+        del self._funnels[funnel_id]
+        return True
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> Iterator[pa.RecordBatch]:
         """The query run by an in-memory DuckDB over Arrow copies of the lists: the
