@@ -107,6 +107,14 @@ def compile_on(text: str, scope: Scope) -> str:
     return compiler.share(value, lambda v: SqlValue(Kind.STRING, t.stringify(v))).sql
 
 
+def compile_number(text: str, scope: Scope) -> str:
+    """DOUBLE SQL of ``text``'s value where it is a number, NULL elsewhere (a string
+    such as ``"12"`` is not a number here: ``number(...)`` converts explicitly)."""
+    compiler = _Compiler(text, scope)
+    value = compiler.value(parse(text, scope.label))
+    return t.as_number(value) or "CAST(NULL AS DOUBLE)"
+
+
 class _Compiler:
     def __init__(self, text: str, scope: Scope) -> None:
         self.text = text

@@ -34,6 +34,18 @@ def resolved_events(project: Project) -> str:
     )
 
 
+def deduplicated(relation: str) -> str:
+    """SQL of ``relation`` (rows of :func:`resolved_events`, or a filtered subset of
+    them) with retries counted once: rows that share ``event``, stored id, ``time``
+    and ``$insert_id`` are one event (the last stored stands for it); a row without
+    ``$insert_id`` is always its own. Filtering by event name or time before this is
+    safe, since duplicates share both."""
+    return (
+        f"SELECT * FROM ({relation}) d QUALIFY d.insert_id IS NULL OR row_number() OVER ("
+        "PARTITION BY d.event, d.stored_distinct_id, d.time, d.insert_id ORDER BY d.seq DESC) = 1"
+    )
+
+
 def resolve_ids_sql() -> str:
     """SQL of ``(asked, resolved)`` for the ids of the ``$ids`` list parameter."""
     return (
