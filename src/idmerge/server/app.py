@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idmerge.server import identity_api, mixpanel, openapi, query_api, segment
+from idmerge.server import identity_api, mixpanel, openapi, query_api, report_api, segment
 from idmerge.server.http import json_response, preflight
 from idmerge.server.state import ServerState
 from idmerge.storage.base import Store
@@ -59,9 +59,11 @@ def routes() -> list[Route]:
     found.append(Route("/api/identity/split", identity_api.split, methods=["POST"]))
     found.append(Route("/api/identity/mappings", identity_api.identity_mappings, methods=["GET"]))
     found.append(Route("/api/ingestion/warnings", identity_api.warnings, methods=["GET"]))
-    for name, endpoint, methods in query_api.ENDPOINTS:
+    for name, endpoint, methods in query_api.ENDPOINTS + report_api.ENDPOINTS:
         for family in ("/api/2.0/", "/api/query/"):
             found += _both(family + name, endpoint, list(methods))
+    for path, endpoint, methods in report_api.FUNNEL_ROUTES:
+        found.append(Route(path, endpoint, methods=list(methods)))
     found.append(Route("/openapi.json", openapi_document, methods=["GET"]))
     return found
 

@@ -1,28 +1,53 @@
 """The OpenAPI 3.1 document of the server, served at ``/openapi.json``.
 
-Every endpoint is described once, as an :class:`Endpoint`; the concrete paths the
-server answers on are generated from that description (Mixpanel's paths with and
-without a trailing slash, the query API under both ``/api/2.0/`` and
-``/api/query/``, one ``/v1/<call>`` per Segment call), so that twins cannot drift
-apart. ``tests/server/test_openapi.py`` holds the result against
-:func:`idmerge.server.app.routes`. The components (schemas, shared error answers,
-security schemes) are in ``openapi_schemas.py``.
+Every endpoint is described once, as an :class:`~idmerge.server.openapi_builders.Endpoint`;
+the concrete paths the server answers on are generated from that description
+(Mixpanel's paths with and without a trailing slash, the query API under both
+``/api/2.0/`` and ``/api/query/``, one ``/v1/<call>`` per Segment call), so that twins
+cannot drift apart. ``tests/server/test_openapi.py`` holds the result against
+:func:`idmerge.server.app.routes`.
+
+This module describes ingestion, the export and profile calls and the identity tools,
+and assembles the document. The vocabulary it is written in (parameters, answers,
+endpoints) is in ``openapi_builders.py``; the reports (segmentation, retention,
+funnels, saved funnels) in ``openapi_reports.py``; the components (schemas, shared
+error answers, security schemes) in ``openapi_schemas.py``.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from idmerge.query.export import MAX_LIMIT as EXPORT_MAX_LIMIT
 from idmerge.query.mappings import FORMATS, MEDIA_TYPES
 from idmerge.query.profiles import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from idmerge.server.api import MAX_PARAMS_BODY
 from idmerge.server.identity_api import MAX_WARNINGS
+from idmerge.server.openapi_builders import (
+    FORM,
+    FROM_DATE,
+    JSON,
+    NDJSON,
+    PROJECT_ID,
+    TO_DATE,
+    WHERE,
+    Endpoint,
+    Param,
+    answer,
+    body_schema,
+    choice,
+    day,
+    flag,
+    json_lines,
+    names,
+    number,
+    query_endpoint,
+    slashed,
+    text,
+)
+from idmerge.server.openapi_reports import FUNNEL_API, REPORT_ENDPOINTS, REPORT_SCHEMAS
 from idmerge.server.openapi_schemas import (
     RESPONSES,
     SCHEMAS,
@@ -42,9 +67,6 @@ from idmerge.wire.segment import MAX_BATCH_BYTES, MAX_MESSAGE_BYTES
 from idmerge.wire.values import DEFAULT_LIMITS
 
 FAMILIES = ("/api/2.0/", "/api/query/")
-JSON = "application/json"
-FORM = "application/x-www-form-urlencoded"
-NDJSON = "application/x-ndjson"
 MAX_RECORDS = DEFAULT_LIMITS.max_events
 BODY_MB = DEFAULT_LIMITS.max_body_bytes // (1024 * 1024)
 
@@ -52,12 +74,13 @@ DESCRIPTION = f"""\
 idmerge is a self-hosted product-analytics collector. It takes events and profile
 updates in the wire formats of Mixpanel's and Segment's SDKs, resolves each user's ids
 into one person exactly as the project's identity mode promises, and answers
-Mixpanel's export and query calls on the resolved ids. Its own endpoints explain why
-an id resolves as it does, undo a merge, and list every record it refused.
+Mixpanel's export and query calls (segmentation, retention, funnels included) on the
+resolved ids. Its own endpoints explain why an id resolves as it does, undo a merge, keep
+saved funnels, and list every record it refused.
 
-**Credentials.** The query and identity endpoints and `/import` take the project
-*secret* (HTTP Basic: the secret as user name and an empty password, a bare secret,
-or a service account `user:secret` with `project_id`). `/track`, `/engage` and
+**Credentials.** Every `/api/` endpoint and `/import` take the project *secret* (HTTP
+Basic: the secret as user name and an empty password, a bare secret, or a service
+account `user:secret` with `project_id`). `/track`, `/engage` and
 `/groups` are called by untrusted clients and take no credentials: each record names
 its project by the *token* inside it (`properties.token`, `$token`); a record whose
 token matches no project is refused. The Segment endpoints take the token as the
@@ -74,166 +97,10 @@ TAGS = [
     {"name": "mixpanel-ingestion", "description": "Mixpanel's ingestion API"},
     {"name": "segment", "description": "Segment's / Customer.io's tracking API"},
     {"name": "mixpanel-query", "description": "Mixpanel's export and query API"},
+    {"name": "funnels", "description": "idmerge's own API for saved funnels"},
     {"name": "identity", "description": "idmerge's own identity tools"},
     {"name": "server", "description": "The server itself"},
 ]
-
-
-# -- parameters ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Param:
-    """A parameter: in the query string, or (on POST) in a form or JSON body."""
-
-    name: str
-    schema: Json
-    description: str
-    required: bool = False
-    json_schema: Json | None = None  # its schema in a JSON body, when it differs
-
-    def query(self, *, required: bool | None = None) -> Json:
-        return {
-            "name": self.name,
-            "in": "query",
-            "required": self.required if required is None else required,
-            "description": self.description,
-            "schema": self.schema,
-        }
-
-
-def text(name: str, description: str, *, required: bool = False) -> Param:
-    return Param(name, STRING, description, required)
-
-
-def day(name: str, description: str, *, required: bool = True) -> Param:
-    return Param(name, {"type": "string", "format": "date"}, description, required)
-
-
-def number(name: str, description: str, low: int, high: int, default: int | None) -> Param:
-    schema: Json = {"type": "integer", "minimum": low, "maximum": high}
-    if default is not None:
-        schema["default"] = default
-    return Param(name, schema, description)
-
-
-_FLAG_VALUES = [True, False, "1", "0", "true", "false", "yes", "no"]
-
-
-def flag(name: str, description: str, *, default: bool = False) -> Param:
-    return Param(name, {"enum": _FLAG_VALUES, "default": default}, description)
-
-
-def choice(name: str, allowed: tuple[str, ...], default: str, description: str) -> Param:
-    return Param(name, {"enum": list(allowed), "default": default}, description)
-
-
-def names(name: str, description: str, *, required: bool = False) -> Param:
-    """A list of strings: a JSON array as text (a bare name is a list of one), or in
-    a JSON body the array itself."""
-    as_text: Json = {"type": "string", "contentMediaType": JSON, "contentSchema": STRINGS}
-    return Param(name, as_text, description, required, {"anyOf": [STRINGS, STRING]})
-
-
-PROJECT_ID = text("project_id", "with a service account: the project's id or name")
-WHERE = text("where", 'a filter expression, e.g. properties["plan"] == "pro"')
-
-
-def body_schema(params: tuple[Param, ...], media_type: str) -> Json:
-    """The parameters as the properties of a form or JSON body."""
-    chosen = {
-        p.name: (p.json_schema or p.schema) if media_type == JSON else p.schema for p in params
-    }
-    return obj(chosen, additionalProperties=True)
-
-
-def form_or_json(params: tuple[Param, ...]) -> Json:
-    return {
-        "required": False,
-        "description": (
-            f"the parameters as a form or a JSON object (at most {MAX_PARAMS_BODY // 1024} KB); "
-            "they override the query string's"
-        ),
-        "content": {mt: {"schema": body_schema(params, mt)} for mt in (FORM, JSON)},
-    }
-
-
-# -- answers -------------------------------------------------------------------------
-
-
-def answer(description: str, schema: Json | None = None, media_type: str = JSON) -> Json:
-    found: Json = {"description": description}
-    if schema is not None:
-        found["content"] = {media_type: {"schema": schema}}
-    return found
-
-
-def json_lines(row: str, description: str, media_type: str) -> Json:
-    """An answer of JSON lines; ``x-json-lines`` names the schema of one line."""
-    schema: Json = {"type": "string", "x-json-lines": ref(row)}
-    return answer(f"{description}: JSON lines, one {row} a line", schema, media_type)
-
-
-# -- operations ----------------------------------------------------------------------
-
-
-def operation_id(method: str, path: str) -> str:
-    """``get_api_2_0_export``; the trailing-slash twin is ``get_api_2_0_export_slash``."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", path).strip("_")
-    return f"{method.lower()}_{slug}" + ("_slash" if path.endswith("/") else "")
-
-
-Request = tuple[list[Json], Json | None]  # (parameter objects, request body)
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One endpoint, described once whatever paths serve it."""
-
-    summary: str
-    description: str
-    tag: str
-    security: list[Json]
-    responses: Json
-    methods: tuple[str, ...] = ("GET",)
-    parameters: tuple[Param, ...] = ()
-    #: per method, the request when it is not the default: the parameters in the
-    #: query string, and on POST also as a form or JSON body
-    requests: tuple[tuple[str, Request], ...] = ()
-
-    def request(self, method: str) -> Request:
-        special = dict(self.requests)
-        if method in special:
-            return special[method]
-        if method == "POST" and self.parameters:  # a body may carry any of them
-            return [p.query(required=False) for p in self.parameters], form_or_json(self.parameters)
-        return [p.query() for p in self.parameters], None
-
-    def operation(self, method: str, path: str) -> Json:
-        parameters, body = self.request(method)
-        found: Json = {
-            "operationId": operation_id(method, path),
-            "summary": self.summary,
-            "description": self.description,
-            "tags": [self.tag],
-            "security": self.security,
-        }
-        if parameters:
-            found["parameters"] = parameters
-        if body is not None:
-            found["requestBody"] = body
-        # a body past its limit is a 413; a request without one cannot be
-        found["responses"] = {
-            status: response
-            for status, response in self.responses.items()
-            if body is not None or status != "413"
-        }
-        return found
-
-
-def slashed(path: str) -> tuple[str, str]:
-    """Mixpanel's paths are served with and without a trailing slash."""
-    return path, path + "/"
 
 
 # -- Mixpanel ingestion --------------------------------------------------------------
@@ -406,33 +273,6 @@ def segment_call(call: str) -> Endpoint:
 
 
 # -- Mixpanel query ------------------------------------------------------------------
-
-_API_ERRORS = errors("Api", 400, 401, 413)
-
-
-def query_endpoint(
-    summary: str,
-    description: str,
-    ok: Json,
-    *parameters: Param,
-    methods: tuple[str, ...] = ("GET",),
-    tag: str = "mixpanel-query",
-) -> Endpoint:
-    """A secret-authenticated ``/api/`` endpoint; on POST its parameters may come in a
-    form or JSON body instead."""
-    return Endpoint(
-        summary,
-        description,
-        tag,
-        SECRET,
-        {"200": ok, **_API_ERRORS},
-        methods,
-        (PROJECT_ID, *parameters),
-    )
-
-
-FROM_DATE = day("from_date", "the first day (UTC), inclusive")
-TO_DATE = day("to_date", "the last day (UTC), inclusive")
 
 #: by path under /api/2.0/ and /api/query/
 QUERY_ENDPOINTS: dict[str, Endpoint] = {
@@ -608,9 +448,11 @@ def concrete_paths() -> Iterator[tuple[str, str, Endpoint]]:
         yield f"/v1/{call}", "POST", segment_call(call)
     for path, endpoint in IDENTITY_ENDPOINTS.items():
         yield from ((path, method, endpoint) for method in endpoint.methods)
-    for name, endpoint in QUERY_ENDPOINTS.items():
+    for name, endpoint in (QUERY_ENDPOINTS | REPORT_ENDPOINTS).items():
         for path in (p for family in FAMILIES for p in slashed(family + name)):
             yield from ((path, method, endpoint) for method in endpoint.methods)
+    for path, endpoint in FUNNEL_API:
+        yield from ((path, method, endpoint) for method in endpoint.methods)
     yield "/openapi.json", "GET", OPENAPI
 
 
@@ -632,7 +474,7 @@ def document() -> dict[str, Any]:
         "tags": TAGS,
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": SCHEMAS | REPORT_SCHEMAS,
             "responses": RESPONSES,
             "securitySchemes": SECURITY_SCHEMES,
         },

@@ -1,6 +1,6 @@
 """The components of the OpenAPI document (``openapi.py``): JSON Schemas of the records
-the ingestion endpoints take and of every answer the server gives, the shared error
-answers, and the security schemes.
+the ingestion endpoints take and of every answer the server gives (the reports' are in
+``openapi_reports.py``), the shared error answers, and the security schemes.
 
 Limits and enumerations come from the modules that enforce them, so that the
 document cannot promise what the server does not do.
@@ -400,6 +400,7 @@ SCHEMAS: dict[str, Json] = {
 _WHY = {
     400: "The request is wrong; the message names the problem. Nothing was stored.",
     401: "The credentials match no project. Nothing was stored.",
+    404: "The project has nothing of that id.",
     413: "The body is over the limit. Nothing was stored.",
     503: "The store could not take the data; retry. Nothing was stored.",
 }
@@ -410,7 +411,7 @@ def _error(status: int, schema: str) -> Json:
 
 
 RESPONSES: dict[str, Json] = {
-    **{f"Api{s}": _error(s, "ApiError") for s in (400, 401, 413, 503)},
+    **{f"Api{s}": _error(s, "ApiError") for s in (400, 401, 404, 413, 503)},
     **{f"Segment{s}": _error(s, "SegmentError") for s in (400, 401, 503)},
     **{f"Import{s}": _error(s, "ImportResponse") for s in (401, 413, 503)},
 }
