@@ -9,13 +9,14 @@ import io
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
+from clirun import Run, invoker, ok, one_line_error
 from idmerge.cli.main import cli
 from idmerge.cli.tools import Progress
 from idmerge.identity import Event, Mode
@@ -25,7 +26,6 @@ from idmerge.storage.duckdb import open_store
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20Z
 DAY = 86_400_000
-Run = Callable[..., Result]
 #: the identity mapping of simplified_events(): D1 logged in as U1
 MAPPED = [{"distinct_id": "$device:D1", "resolved_distinct_id": "U1"}]
 
@@ -72,28 +72,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def run(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.chdir(data_dir.parent)
-    monkeypatch.delenv("IDMERGE_CONFIG", raising=False)
-    monkeypatch.setenv("IDMERGE_DATA_DIR", str(data_dir))
-    runner = CliRunner()
-
-    def invoke(*args: str) -> Result:
-        return runner.invoke(cli, list(args), catch_exceptions=False)
-
-    return invoke
-
-
-def ok(result: Result) -> Result:
-    assert result.exit_code == 0, result.output
-    return result
-
-
-def one_line_error(result: Result, message: str) -> None:
-    assert result.exit_code == 1, result.output
-    assert result.stdout == ""
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    return invoker(data_dir, monkeypatch)
 
 
 def json_lines(data: bytes | str) -> list[dict[str, object]]:

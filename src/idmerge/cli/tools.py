@@ -120,7 +120,7 @@ def explain_command(
     with project_store(data_dir, config, project_name, endpoint) as (store, project):
         answer = identity_tools.explain(ProjectWriter(store, project), distinct_id)
     if as_json:
-        click.echo(_json(answer))
+        click.echo(json_text(answer))
         return
     cluster = answer["cluster"]
     ids = "id" if len(cluster) == 1 else "ids"
@@ -173,7 +173,7 @@ def split_command(
             detach=detach,
         )
     if as_json:
-        click.echo(_json(answer))
+        click.echo(json_text(answer))
         return
     click.echo(table(HISTORY_HEADER, [history_row(answer["split"])]))
     click.echo()
@@ -266,7 +266,7 @@ def export_command(
                     sink.write(chunk)
                     progress.add(chunk.count(b"\n"))
         except duckdb.Error as exc:
-            raise BadRequest(f"the export stopped: {_first_line(exc)}") from exc
+            raise BadRequest(f"the export stopped: {first_line(exc)}") from exc
         finally:
             progress.clear()
     where_to = "" if output == "-" else f" to {output}"
@@ -427,7 +427,7 @@ def warnings_command(
     with project_store(data_dir, config, project_name, endpoint) as (store, project):
         found = store.read_warnings(project.id, limit=limit, before_seq=before_seq, reason=reason)
     if as_json:
-        click.echo(_json([w._asdict() for w in found]))
+        click.echo(json_text([w._asdict() for w in found]))
     elif not found:
         click.echo("no ingestion warnings" + (f" with reason {reason!r}" if reason else ""))
     else:
@@ -483,11 +483,11 @@ def iso_utc(ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
     return json.dumps(value, indent=2)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc)
     return text.splitlines()[0] if text else type(exc).__name__
 

@@ -1,0 +1,43 @@
+"""Running ``idmerge`` commands in-process against a data directory, for the CLI
+tests: the invoker, and the checks every command's answer goes through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from idmerge.cli.main import cli
+
+Run = Callable[..., Result]
+
+
+def invoker(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """``run(*args)``: ``idmerge args...`` with ``data_dir`` as the data directory and
+    no settings file."""
+    monkeypatch.chdir(data_dir.parent)
+    monkeypatch.delenv("IDMERGE_CONFIG", raising=False)
+    monkeypatch.setenv("IDMERGE_DATA_DIR", str(data_dir))
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Result:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def one_line_error(result: Result, message: str) -> None:
+    """A refused command: exit 1, nothing on standard output, one line naming the
+    problem on standard error, no trace."""
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
