@@ -117,3 +117,48 @@ def test_engage_concurrent_paging_returns_every_profile_once(server: LiveServer)
         {"selector": f'properties["n"] < 3 and properties["cohort"] == "{cohort}"'}
     )
     assert sorted(p["$properties"]["n"] for p in selected) == [0, 1, 2]
+
+
+def test_reports_through_the_clients_request_call_count_resolved_users(server: LiveServer) -> None:
+    """segmentation, retention, funnels/list and funnels, asked through mixpanel-utils'
+    own ``request`` (as a script on top of it would): an anonymous start joined by a
+    later ``$identify`` counts as one person who converted and came back."""
+    mode = "original"
+    opened, bought = unique("Opened"), unique("Bought")
+    anonymous, user = guid(), unique("user")
+    key = anonymous[:8]
+    records = [
+        {"event": opened, "properties": {"distinct_id": anonymous, "time": MAY_1 + 60,
+                                         "$insert_id": f"{key}-0"}},
+        {"event": "$identify", "properties": {"distinct_id": user, "time": MAY_1 + 120,
+         "$insert_id": f"{key}-1", "$anon_distinct_id": anonymous}},
+        {"event": bought, "properties": {"distinct_id": user, "time": MAY_1 + 180,
+                                         "$insert_id": f"{key}-2"}},
+        {"event": opened, "properties": {"distinct_id": user, "time": MAY_1 + 86_400 + 60,
+                                         "$insert_id": f"{key}-3"}},
+    ]  # fmt: skip
+    ingest(server, mode, records)
+    saved = httpx.post(
+        server.url + "/api/funnels",
+        json={"name": unique("checkout"), "steps": [opened, bought]},
+        auth=(server.secret(mode), ""),
+    )
+    assert saved.status_code == 201, saved.text
+    funnel_id = saved.json()["funnel_id"]
+    utils = utils_for(server, mode, "api_secret")
+
+    def ask(path: list[str], **params: object) -> object:
+        return json.loads(utils.request(utils.formatted_api, path, params))
+
+    may = {"from_date": "2024-05-01", "to_date": "2024-05-01"}
+    users = ask(["segmentation"], event=opened, type="unique", unit="day",
+                from_date="2024-05-01", to_date="2024-05-02")  # fmt: skip
+    assert users["data"]["values"][opened] == {"2024-05-01": 1, "2024-05-02": 1}
+    cohorts = ask(["retention"], born_event=opened, event=opened, interval_count=2, **may)
+    assert cohorts == {"2024-05-01": {"counts": [0, 1, 0], "first": 1}}
+    listed = ask(["funnels", "list"])
+    assert {"funnel_id": funnel_id, "name": saved.json()["name"]} in listed
+    funnel = ask(["funnels"], funnel_id=funnel_id, unit="day", **may)
+    steps = funnel["data"]["2024-05-01"]["steps"]
+    assert [(s["event"], s["count"]) for s in steps] == [(opened, 1), (bought, 1)]
+    assert steps[1]["avg_time"] == 120.0
