@@ -317,16 +317,9 @@ class Chromium:
     # -- pages -----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def sdk_page(
-        self,
-        page_url: str,
-        *,
-        token: str,
-        api_host: str,
-        config: dict[str, Any],
-        step_timeout: float = 20.0,
-    ) -> Iterator[SdkPage]:
-        """A page in a new browser context with the SDK initialised by ``config``."""
+    def page(self, url: str, *, step_timeout: float = 20.0) -> Iterator[SdkPage]:
+        """A page showing ``url`` in a new browser context (cookies and storage of its
+        own), 1280 x 900 CSS pixels."""
         context = self.call("Target.createBrowserContext", {"disposeOnDetach": True})
         context_id = context["browserContextId"]
         page: SdkPage | None = None
@@ -338,8 +331,12 @@ class Chromium:
                 "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
             )
             page = SdkPage(self, attached["sessionId"], step_timeout)
-            page.open(page_url)
-            page.start_sdk(token=token, api_host=api_host, config=config)
+            self.call(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+                session=page.session,
+            )
+            page.open(url)
             yield page
         finally:
             with contextlib.suppress(BrowserError):
@@ -347,6 +344,21 @@ class Chromium:
             # Drop the closed page's events, and the browser's own (attached, detached...).
             gone = {None, page.session if page else None}
             self._events = [e for e in self._events if e.get("sessionId") not in gone]
+
+    @contextlib.contextmanager
+    def sdk_page(
+        self,
+        page_url: str,
+        *,
+        token: str,
+        api_host: str,
+        config: dict[str, Any],
+        step_timeout: float = 20.0,
+    ) -> Iterator[SdkPage]:
+        """A page in a new browser context with the SDK initialised by ``config``."""
+        with self.page(page_url, step_timeout=step_timeout) as page:
+            page.start_sdk(token=token, api_host=api_host, config=config)
+            yield page
 
 
 # -- one page with the SDK -------------------------------------------------------------
@@ -467,6 +479,17 @@ class SdkPage:
             text = details.get("exception", {}).get("description") or details.get("text")
             raise BrowserError(f"the page failed: {text}{self.console_tail()}")
         return result["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        """The whole page (past the viewport too) as a PNG file."""
+        shot = self.browser.call(
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True},
+            session=self.session,
+            timeout=20,
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
 
     def console_tail(self, lines: int = 25) -> str:
         if not self.console:

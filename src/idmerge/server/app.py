@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from idmerge import console
 from idmerge.server import identity_api, mixpanel, openapi, query_api, report_api, segment
 from idmerge.server.http import json_response, preflight
 from idmerge.server.state import ServerState
@@ -43,6 +44,7 @@ def _options(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
+    """The API's routes, every one described in ``/openapi.json``."""
     client = ["GET", "POST"]
     found: list[Route] = [Route("/health", health, methods=["GET"])]
     for path, endpoint in (
@@ -128,7 +130,7 @@ def create_app(
             state.close()
 
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), *console.routes()],  # the console is a page, not API
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
     )
