@@ -117,16 +117,27 @@ def test_split_by_insert_id_undoes_the_link(run: Run) -> None:
     assert lines[0].split()[:3] == ["SEQ", "TIME", "(UTC)"]
     assert "split_undo_event" in lines[1]
     assert "undoes seq 1" in lines[1]
-    clusters = [line.split() for line in lines[3:]]
+    clusters = [line.split() for line in lines[3:6]]
     assert clusters == [
         ["DISTINCT_ID", "RESOLVED_DISTINCT_ID", "CLUSTER"],
         ["$device:D1", "$device:D1", "$device:D1"],
         ["U1", "U1", "U1"],
     ]
+    assert lines[7].startswith("ids changing person: $device:D1; events re-attributed: ")
     explained = json.loads(ok(run("explain", "$device:D1", "--json")).stdout)
     assert explained["cluster"] == ["$device:D1"]
     assert explained["resolved_distinct_id"] == "$device:D1"
     assert ok(run("mappings")).stdout == ""
+
+
+def test_split_dry_run_writes_nothing(run: Run) -> None:
+    lines = ok(run("split", "--insert-id", "i-login", "--dry-run")).stdout.splitlines()
+    assert lines[0] == "dry run: nothing was written"
+    assert "ids changing person: $device:D1" in lines[-1]
+    explained = json.loads(ok(run("explain", "$device:D1", "--json")).stdout)
+    assert explained["resolved_distinct_id"] == "U1"  # still linked
+    answer = json.loads(ok(run("split", "--insert-id", "i-login", "--dry-run", "--json")).stdout)
+    assert answer["dry_run"] is True and answer["moved_ids"] == ["$device:D1"]
 
 
 def test_split_json_and_detach(run: Run) -> None:

@@ -262,7 +262,21 @@ def test_a_split_restores_every_answer_and_keeps_later_merges(opened: DuckDBStor
         ),
     )
 
+    merged = (owners(opened, writer.project), mapping(opened, writer.project))
+    preview = tools.split(writer, now_ms=1, insert_id="oops-0", dry_run=True)
+    assert preview["dry_run"] is True
+    assert preview["moved_ids"] == sorted(["bob", D2])
+    assert preview["moved_events"] == 2  # bob's App Open (under D2) and his $identify
+    assert (owners(opened, writer.project), mapping(opened, writer.project)) == merged
+    assert tools.explain(writer, "bob")["resolved_distinct_id"] == "alice"  # nothing moved
+
     answer = tools.split(writer, now_ms=1, insert_id="oops-0")
+    assert "dry_run" not in answer
+    assert (answer["moved_ids"], answer["moved_events"]) == (
+        preview["moved_ids"],
+        preview["moved_events"],
+    )
+    assert answer["clusters"] == preview["clusters"]
     assert answer["split"]["outcome"] == "split"
     assert set(answer["clusters"]["bob"]["cluster"]) == {D2, "bob"}
     assert answer["clusters"][D1]["resolved_distinct_id"] == "alice"

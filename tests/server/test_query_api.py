@@ -214,11 +214,21 @@ def test_mappings_in_three_formats_and_split(server: LiveServer) -> None:
     bad = get(server, "original", "/api/identity/mappings", format="xml")
     assert bad.status_code == 400 and "format" in bad.json()["error"]
 
+    preview = httpx.post(
+        server.url + "/api/identity/split", auth=(server.secret("original"), ""),
+        json={"insert_id": f"login-{user}", "dry_run": True},
+    )  # fmt: skip
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["dry_run"] is True and preview.json()["moved_ids"] == [device]
+    (line,) = export(server, "original", event=json.dumps([name]))
+    assert line["properties"]["distinct_id"] == user  # a preview writes nothing
     split = httpx.post(
         server.url + "/api/identity/split", auth=(server.secret("original"), ""),
         json={"insert_id": f"login-{user}"},
     )  # fmt: skip
     assert split.status_code == 200, split.text
+    assert "dry_run" not in split.json()
+    assert split.json()["moved_events"] == preview.json()["moved_events"] >= 1
     assert split.json()["clusters"][device] == {"resolved_distinct_id": device, "cluster": [device]}
     (line,) = export(server, "original", event=json.dumps([name]))
     assert line["properties"]["distinct_id"] == device  # re-attributed at once

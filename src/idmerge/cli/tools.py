@@ -147,6 +147,7 @@ def explain_command(
     "--seq", type=click.IntRange(min=0), metavar="N", help="Undo the identity event stored as N."
 )
 @click.option("--detach", metavar="ID", help="Detach this id from its cluster.")
+@click.option("--dry-run", is_flag=True, help="Only show what the split would do.")
 @project_option
 @json_option
 @store_options
@@ -155,12 +156,14 @@ def split_command(
     insert_id: str | None,
     seq: int | None,
     detach: str | None,
+    dry_run: bool,
     project_name: str | None,
     as_json: bool,
     data_dir: str | None,
     config: str | None,
 ) -> None:
-    """Undo one identity event, or detach one id; print the split and the new clusters."""
+    """Undo one identity event, or detach one id; print the split and the new clusters
+    (with --dry-run, what they would be: nothing is written)."""
     if sum(x is not None for x in (insert_id, seq, detach)) != 1:
         raise click.ClickException("name exactly one of --insert-id, --seq or --detach")
     endpoint = "POST /api/identity/split (insert_id=, seq= or detach=)"
@@ -171,10 +174,13 @@ def split_command(
             insert_id=insert_id,
             event_seq=seq,
             detach=detach,
+            dry_run=dry_run,
         )
     if as_json:
         click.echo(json_text(answer))
         return
+    if dry_run:
+        click.echo("dry run: nothing was written")
     click.echo(table(HISTORY_HEADER, [history_row(answer["split"])]))
     click.echo()
     click.echo(
@@ -186,6 +192,8 @@ def split_command(
             ),
         )
     )
+    moved = ", ".join(answer["moved_ids"]) or "none"
+    click.echo(f"\nids changing person: {moved}; events re-attributed: {answer['moved_events']}")
 
 
 HISTORY_HEADER = ("SEQ", "TIME (UTC)", "EVENT", "INSERT_ID", "OUTCOME", "REASON", "IDS")

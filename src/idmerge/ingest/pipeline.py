@@ -108,6 +108,8 @@ class SplitResult:
     entry: LogEntry  # the split as recorded in the identity log
     clusters: dict[str, list[str]]  # every affected id -> its cluster after the split
     resolved: dict[str, str]  # every affected id -> its resolved id after the split
+    before: dict[str, str]  # every affected id -> its resolved id before the split
+    committed: bool  # False for a dry run: nothing was written, the engine is as it was
 
 
 class ProjectWriter:
@@ -172,8 +174,10 @@ class ProjectWriter:
         insert_id: str | None = None,
         event_seq: int | None = None,
         detach: str | None = None,
+        dry_run: bool = False,
     ) -> SplitResult:
-        """Undo one identity event, or detach one id, and rebuild every cluster.
+        """Undo one identity event, or detach one id, and rebuild every cluster; with
+        ``dry_run``, only say what the split would do (a preview), writing nothing.
 
         Holds ``lock`` throughout, so no batch lands between reading the log and
         committing the split (its entries would be missing from the rebuilt engine).
@@ -191,18 +195,25 @@ class ProjectWriter:
             )
             if isinstance(entry, str):
                 raise SplitRefused(entry)
-            affected = {x for distinct_id in entry.ids for x in self.engine.cluster(distinct_id)}
+            ids = sorted({x for distinct_id in entry.ids for x in self.engine.cluster(distinct_id)})
+            before = {x: self.engine.resolve(x) for x in ids}
             rebuilt = IdentityEngine.replay(
                 self.project.policy(), [*log, entry], seen_ids=self.engine.seen_ids
             )
-            batch = WriteBatch(log=[entry], mapping=list(rebuilt.mapping()), replace_mapping=True)
-            with self._all_or_nothing():
-                self.store.commit(self.project.id, batch)
-            self.engine = rebuilt
-            self._next_seq += 1
-        ids = sorted(affected)
+            if not dry_run:
+                batch = WriteBatch(
+                    log=[entry], mapping=list(rebuilt.mapping()), replace_mapping=True
+                )
+                with self._all_or_nothing():
+                    self.store.commit(self.project.id, batch)
+                self.engine = rebuilt
+                self._next_seq += 1
         return SplitResult(
-            entry, {x: rebuilt.cluster(x) for x in ids}, {x: rebuilt.resolve(x) for x in ids}
+            entry,
+            {x: rebuilt.cluster(x) for x in ids},
+            {x: rebuilt.resolve(x) for x in ids},
+            before,
+            committed=not dry_run,
         )
 
     @contextmanager

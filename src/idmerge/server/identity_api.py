@@ -43,6 +43,7 @@ async def split(request: Request, project: Project, params: dict[str, Any]) -> R
             insert_id=p.text(params, "insert_id"),
             event_seq=p.integer(params, "seq", None, 0, 2**62),
             detach=p.text(params, "detach"),
+            dry_run=p.boolean(params, "dry_run"),
         )
     )
     return json_response(answer)

@@ -19,6 +19,7 @@ Json = dict[str, Any]
 
 STRING: Json = {"type": "string"}
 INTEGER: Json = {"type": "integer"}
+BOOLEAN: Json = {"type": "boolean"}
 STRINGS: Json = {"type": "array", "items": STRING}
 OBJECT: Json = {"type": "object"}
 NULLABLE_STRING: Json = {"type": ["string", "null"]}
@@ -291,13 +292,14 @@ SCHEMAS: dict[str, Json] = {
     ),
     "SplitRequest": {
         "oneOf": [
-            obj({"insert_id": STRING}, required=("insert_id",)),
-            obj({"seq": INTEGER}, required=("seq",)),
-            obj({"detach": STRING}, required=("detach",)),
+            obj({"insert_id": STRING, "dry_run": BOOLEAN}, required=("insert_id",)),
+            obj({"seq": INTEGER, "dry_run": BOOLEAN}, required=("seq",)),
+            obj({"detach": STRING, "dry_run": BOOLEAN}, required=("detach",)),
         ],
         "description": (
             "Exactly one of: insert_id (undo that identity event), seq (undo the event "
-            "stored as seq), detach (take the id out of its cluster)."
+            "stored as seq), detach (take the id out of its cluster); dry_run: true for "
+            "a preview that writes nothing."
         ),
     },
     "SplitAnswer": obj(
@@ -307,8 +309,16 @@ SCHEMAS: dict[str, Json] = {
                 {"type": "object", "additionalProperties": _CLUSTER},
                 "the new cluster of every id the split touched",
             ),
+            "moved_ids": described(
+                {"type": "array", "items": STRING},
+                "the ids whose resolved id the split changes",
+            ),
+            "moved_events": described(
+                INTEGER, "events stored under those ids: they change person (0 in legacy)"
+            ),
+            "dry_run": described({"const": True}, "present on a preview: nothing was written"),
         },
-        required=("split", "clusters"),
+        required=("split", "clusters", "moved_ids", "moved_events"),
     ),
     "MappingRow": obj(
         {"distinct_id": STRING, "resolved_distinct_id": STRING},
