@@ -86,6 +86,18 @@ class LiveServer:
         secret: str = self.projects[mode]["secret"]
         return secret
 
+    def import_events(self, mode: str, events: list[dict[str, Any]]) -> None:
+        """``POST /import`` (strict) of ``events`` into the mode's project; it must
+        accept them all."""
+        answer = httpx.post(
+            self.url + "/import",
+            params={"strict": "1"},
+            json=events,
+            auth=(self.secret(mode), ""),
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+
     def api(self, mode: str, path: str, **params: Any) -> Any:
         """GET one of the server's own endpoints with the project's secret."""
         response = httpx.get(

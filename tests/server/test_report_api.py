@@ -19,6 +19,7 @@ import httpx
 import jsonschema
 import pytest
 
+from documented import documented
 from idmerge.server.openapi import document
 
 from live import LiveServer
@@ -52,14 +53,7 @@ def event(name: str, at: int, **properties: Any) -> dict[str, Any]:
 def send(server: LiveServer, mode: str, events: list[dict[str, Any]]) -> None:
     for record in events:
         record["properties"].setdefault("$insert_id", uuid.uuid4().hex)
-    answer = httpx.post(
-        server.url + "/import",
-        params={"strict": "1"},
-        json=events,
-        auth=(server.secret(mode), ""),
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
+    server.import_events(mode, events)
 
 
 class Person:
@@ -97,23 +91,6 @@ def call(
     return httpx.request(
         method, server.url + path, auth=(server.secret(mode), ""), timeout=60, **kwargs
     )
-
-
-def documented(answer: httpx.Response) -> Any:
-    """The answer's JSON, which must match the schema the OpenAPI document gives for
-    its path, method and status."""
-    doc = document()
-    path = answer.request.url.path
-    if path.startswith("/api/funnels/"):
-        path = "/api/funnels/{funnel_id}"
-    operation = doc["paths"][path][answer.request.method.lower()]
-    response = operation["responses"][str(answer.status_code)]
-    if "$ref" in response:
-        response = doc["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-    schema = response["content"]["application/json"]["schema"]
-    body = answer.json()
-    jsonschema.validate(body, {**schema, "components": doc["components"]})
-    return body
 
 
 def ok(server: LiveServer, mode: str, path: str, **params: Any) -> Any:

@@ -18,7 +18,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from idmerge import console
-from idmerge.server import identity_api, mixpanel, openapi, query_api, report_api, segment
+from idmerge.server import (
+    identity_api,
+    mixpanel,
+    openapi,
+    overview_api,
+    query_api,
+    report_api,
+    segment,
+)
 from idmerge.server.http import json_response, preflight
 from idmerge.server.state import ServerState
 from idmerge.storage.base import Store
@@ -61,6 +69,7 @@ def routes() -> list[Route]:
     found.append(Route("/api/identity/split", identity_api.split, methods=["POST"]))
     found.append(Route("/api/identity/mappings", identity_api.identity_mappings, methods=["GET"]))
     found.append(Route("/api/ingestion/warnings", identity_api.warnings, methods=["GET"]))
+    found.append(Route("/api/overview", overview_api.overview, methods=["GET"]))
     for name, endpoint, methods in query_api.ENDPOINTS + report_api.ENDPOINTS:
         for family in ("/api/2.0/", "/api/query/"):
             found += _both(family + name, endpoint, list(methods))

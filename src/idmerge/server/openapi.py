@@ -7,11 +7,11 @@ the concrete paths the server answers on are generated from that description
 cannot drift apart. ``tests/server/test_openapi.py`` holds the result against
 :func:`idmerge.server.app.routes`.
 
-This module describes ingestion, the export and profile calls and the identity tools,
-and assembles the document. The vocabulary it is written in (parameters, answers,
-endpoints) is in ``openapi_builders.py``; the reports (segmentation, retention,
-funnels, saved funnels) in ``openapi_reports.py``; the components (schemas, shared
-error answers, security schemes) in ``openapi_schemas.py``.
+This module describes ingestion, the export and profile calls, the overview and the
+identity tools, and assembles the document. The vocabulary it is written in
+(parameters, answers, endpoints) is in ``openapi_builders.py``; the reports
+(segmentation, retention, funnels, saved funnels) in ``openapi_reports.py``; the
+components (schemas, shared error answers, security schemes) in ``openapi_schemas.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 from idmerge.query.export import MAX_LIMIT as EXPORT_MAX_LIMIT
 from idmerge.query.mappings import FORMATS, MEDIA_TYPES
+from idmerge.query.overview import COUNTS, DEFAULT_DAYS, MAX_DAYS
 from idmerge.query.profiles import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from idmerge.server.identity_api import MAX_WARNINGS
 from idmerge.server.openapi_builders import (
@@ -49,6 +50,7 @@ from idmerge.server.openapi_builders import (
 )
 from idmerge.server.openapi_reports import FUNNEL_API, REPORT_ENDPOINTS, REPORT_SCHEMAS
 from idmerge.server.openapi_schemas import (
+    INTEGER,
     RESPONSES,
     SCHEMAS,
     SECRET,
@@ -58,6 +60,7 @@ from idmerge.server.openapi_schemas import (
     TOKEN_IN_RECORD,
     WRITE_KEY,
     Json,
+    described,
     errors,
     obj,
     ref,
@@ -99,6 +102,7 @@ TAGS = [
     {"name": "mixpanel-query", "description": "Mixpanel's export and query API"},
     {"name": "funnels", "description": "idmerge's own API for saved funnels"},
     {"name": "identity", "description": "idmerge's own identity tools"},
+    {"name": "overview", "description": "idmerge's own overview of a project"},
     {"name": "server", "description": "The server itself"},
 ]
 
@@ -347,12 +351,63 @@ QUERY_ENDPOINTS: dict[str, Endpoint] = {
 }
 
 
+# -- overview ------------------------------------------------------------------------
+
+_COUNT_WORDS = {
+    "events": "events stored (retries included)",
+    "stored_ids": "distinct ids the events were stored under",
+    "people": "distinct ids the events resolve to now",
+    "merges": "identity events that linked or merged clusters",
+    "refused": "identity events a rule refused",
+}
+_COUNTS: Json = {name: described(INTEGER, _COUNT_WORDS[name]) for name in COUNTS}
+_DAY: Json = {"type": "string", "format": "date"}
+OVERVIEW_SCHEMAS: dict[str, Json] = {
+    "OverviewDay": obj(
+        {"day": described(_DAY, "the UTC day"), **_COUNTS},
+        required=("day", *COUNTS),
+        description="One day's counts; merges and refusals by the identity event's time.",
+    ),
+    "OverviewAnswer": obj(
+        {
+            "from_date": described(_DAY, "the first day, as asked or defaulted"),
+            "to_date": described(_DAY, "the last day, as asked or defaulted"),
+            "days": {"type": "array", "items": ref("OverviewDay"), "maxItems": MAX_DAYS},
+            "refused_by_reason": described(
+                {"type": "object", "additionalProperties": INTEGER},
+                "refused identity events of the range per reason code, the most first",
+            ),
+            "totals": obj(
+                _COUNTS,
+                required=COUNTS,
+                description="the range's counts; stored_ids and people distinct over it",
+            ),
+        },
+        required=("from_date", "to_date", "days", "refused_by_reason", "totals"),
+        description="A project's activity per UTC day, every day of the range listed.",
+    ),
+}
+OVERVIEW = query_endpoint(
+    "Project overview",
+    "Events, stored ids, people (resolved now), merges and refused identity events per "
+    f"UTC day, and the refused ones by reason. At most {MAX_DAYS} days. Without dates: "
+    f"the {DEFAULT_DAYS} days up to the project's newest event (today without events); "
+    "without to_date, the newest event's day (not before from_date); without from_date, "
+    f"{DEFAULT_DAYS - 1} days before to_date.",
+    answer("the overview", ref("OverviewAnswer")),
+    day("from_date", "the first day (UTC), inclusive", required=False),
+    day("to_date", "the last day (UTC), inclusive", required=False),
+    tag="overview",
+)
+
+
 # -- identity ------------------------------------------------------------------------
 
 _SPLIT_PARAMS = (
     text("insert_id", "undo the identity event of this $insert_id"),
     number("seq", "undo the identity event stored as this seq", 0, 2**62, None),
     text("detach", "take this id out of its cluster"),
+    flag("dry_run", "only answer what the split would do: nothing is written"),
 )
 _SPLIT_BODY: Json = {
     "required": False,
@@ -365,11 +420,12 @@ _SPLIT_BODY: Json = {
 SPLIT = Endpoint(
     "Split a merge",
     "Undo one identity event, or detach one id; every report re-attributes at once. "
-    "Name exactly one of insert_id, seq, detach.",
+    "Name exactly one of insert_id, seq, detach. The answer names the ids that change "
+    "person and counts their events; with dry_run it is a preview and nothing is written.",
     "identity",
     SECRET,
     {
-        "200": answer("the split and the new clusters", ref("SplitAnswer")),
+        "200": answer("the split (or its preview) and the new clusters", ref("SplitAnswer")),
         **errors("Api", 400, 401, 413, 503),
     },
     ("POST",),
@@ -417,6 +473,7 @@ IDENTITY_ENDPOINTS: dict[str, Endpoint] = {
         text("reason", "only the warnings with this reason code, e.g. errJunkId"),
         tag="identity",
     ),
+    "/api/overview": OVERVIEW,
 }
 
 
@@ -474,7 +531,7 @@ def document() -> dict[str, Any]:
         "tags": TAGS,
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS | REPORT_SCHEMAS,
+            "schemas": SCHEMAS | REPORT_SCHEMAS | OVERVIEW_SCHEMAS,
             "responses": RESPONSES,
             "securitySchemes": SECURITY_SCHEMES,
         },
