@@ -6,43 +6,17 @@ screenshot under ``build/console-screenshots/`` (the README names it)."""
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.sdk.support import guid, mixpanel_client, unique
 
+from .console_page import SCREENSHOTS, go, sign_in
 from .harness import Chromium, SdkPage
 from live import LiveServer
 
-SCREENSHOTS = Path(__file__).parents[2] / "build" / "console-screenshots"
 MODE = "simplified"
-
-
-def wait_for(page: SdkPage, hash_: str, timeout: float = 15.0) -> None:
-    """Until the console has rendered ``hash_`` (it marks ``body[data-ready]``)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if page.evaluate("document.body.dataset.ready", timeout=5) == hash_:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the console never rendered {hash_}{page.console_tail()}")
-
-
-def go(page: SdkPage, hash_: str) -> None:
-    page.evaluate(f"location.hash = {json.dumps(hash_)}", timeout=5)
-    wait_for(page, hash_)
-
-
-def sign_in(page: SdkPage, secret: str, hash_: str = "") -> None:
-    page.evaluate(
-        "(() => { const form = document.getElementById('secret-form');"
-        f" form.secret.value = {json.dumps(secret)}; form.requestSubmit(); }})()",
-        timeout=5,
-    )
-    wait_for(page, hash_)
 
 
 def graph(page: SdkPage) -> dict[str, Any]:
@@ -88,7 +62,7 @@ def test_person_page_and_warnings(
         nodes = dict(shown["nodes"])
         assert nodes[person["first"]] == "node resolved"
         assert nodes[person["anonymous"]] == "node"
-        assert nodes[person["second"]] == "node refused"  # drawn apart
+        assert nodes[person["second"]] == "node apart refused"  # drawn apart
         outcomes = {(frozenset(ids), outcome) for ids, outcome, _ in shown["edges"]}
         assert (frozenset([person["anonymous"], person["first"]]), "linked") in outcomes
         refused = [e for e in shown["edges"] if e[1] == "refused"]
@@ -130,3 +104,51 @@ def test_a_wrong_secret_asks_again(chromium: Chromium, server: LiveServer) -> No
         alert = page.evaluate("document.querySelector('[role=alert]').textContent", timeout=5)
         assert alert.startswith("The secret was refused: the secret matches no project")
         assert page.evaluate("sessionStorage.getItem('idmerge.secret')", timeout=5) is None
+
+
+def test_split_previews_then_undoes_a_link_and_reattributes(
+    chromium: Chromium, server: LiveServer, person: dict[str, str]
+) -> None:
+    with chromium.page(server.url + "/") as page:
+        sign_in(page, server.secret(MODE))
+        go(page, "#/person?id=" + person["first"])
+        link = page.evaluate("document.querySelector('button.split').dataset.seq", timeout=5)
+        page.evaluate("document.querySelector('button.split').click()", timeout=5)
+        deadline = time.monotonic() + 10
+        while page.evaluate("document.getElementById('split-panel').dataset.ready", timeout=5) != (
+            link
+        ):
+            assert time.monotonic() < deadline, page.console_tail()
+            time.sleep(0.05)
+        preview = page.evaluate("document.getElementById('split-preview').textContent", timeout=5)
+        moving = sorted([person["anonymous"], person["first"]])
+        assert preview.startswith("1 id and 1 event would change person")
+        assert any(x in preview for x in moving)
+        page.screenshot(SCREENSHOTS / "person-split-preview.png")
+        assert dict(graph(page)["nodes"])[person["anonymous"]] == "node"  # nothing moved yet
+
+        page.evaluate("document.getElementById('split-confirm').click()", timeout=5)
+        deadline = time.monotonic() + 10
+        while not page.evaluate("!!document.getElementById('split-done')", timeout=5):
+            assert time.monotonic() < deadline, page.console_tail()
+            time.sleep(0.05)
+        shown = graph(page)
+        nodes = dict(shown["nodes"])
+        assert "apart" in nodes[person["anonymous"]]  # no longer ann's
+        classes = page.evaluate(
+            "[...document.querySelectorAll('#graph .edge')].map(e => e.getAttribute('class'))",
+            timeout=5,
+        )
+        assert "edge" not in classes  # no link holds any more
+        assert "edge split" in classes
+        timeline = page.evaluate(
+            "[...document.querySelectorAll('#timeline tbody tr')].map(r => r.cells[1].textContent)",
+            timeout=5,
+        )
+        assert timeline == ["Log In", "Purchase"]  # the anonymous App Open moved away
+        # Rebuilt without ann's login, the log lets bob's login on the device through
+        # (it was refused only because the device was ann's): the device is bob's now.
+        go(page, "#/person?id=" + person["anonymous"])
+        resolved = page.evaluate("document.getElementById('resolved-id').textContent", timeout=5)
+        assert resolved == person["second"]
+        page.screenshot(SCREENSHOTS / "person-after-split.png")

@@ -45,9 +45,25 @@ async function api(path, params) {
   for (const [name, value] of Object.entries(params || {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
   }
-  const answer = await fetch(url, {
-    headers: { Authorization: "Basic " + btoa(sessionStorage.getItem(SECRET_KEY) + ":") },
-  });
+  return answered(await fetch(url, { headers: authorization() }));
+}
+
+/** POST a JSON body to the API (same auth and errors as ``api``). */
+async function apiPost(path, body) {
+  return answered(await fetch(new URL(path, location.origin), {
+    method: "POST",
+    headers: { ...authorization(), "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  }));
+}
+
+function authorization() {
+  return { Authorization: "Basic " + btoa(sessionStorage.getItem(SECRET_KEY) + ":") };
+}
+
+/** The answer's JSON, or an ApiError with the API's message; a refused secret is
+ * forgotten, so that the router asks for it again. */
+async function answered(answer) {
   const body = await answer.json().catch(() => null);
   if (answer.status === 401) {
     sessionStorage.removeItem(SECRET_KEY);
