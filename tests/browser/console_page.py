@@ -35,3 +35,24 @@ def sign_in(page: SdkPage, secret: str, hash_: str = "") -> None:
         timeout=5,
     )
     wait_for(page, hash_)
+
+
+def run_report(
+    page: SdkPage, panel: str, fields: dict[str, str], steps: list[str] | None = None
+) -> None:
+    """Fill ``panel``'s form (by control name; ``steps`` in order), press Run and wait
+    until the panel has drawn the answer (it sets ``data-ready`` then). Controls are
+    found by selector: ``form.elements.length`` is the count, not the control."""
+    page.evaluate(
+        f"(() => {{ const form = document.getElementById('{panel}-form');"
+        f" for (const [name, value] of Object.entries({json.dumps(fields)}))"
+        " form.querySelector(`[name=${name}]`).value = value;"
+        f" {json.dumps(steps or [])}.forEach((value, i) =>"
+        " form.querySelectorAll('#funnel-steps input')[i].value = value);"
+        " form.querySelector('button[type=submit]').click(); })()",
+        timeout=5,
+    )
+    deadline = time.monotonic() + 15
+    while page.evaluate(f"document.getElementById('{panel}').dataset.ready", timeout=5) is None:
+        assert time.monotonic() < deadline, f"{panel} never drew{page.console_tail()}"
+        time.sleep(0.05)

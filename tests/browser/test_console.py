@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from tests.sdk.support import guid, mixpanel_client, unique
 
-from .console_page import SCREENSHOTS, go, sign_in
+from .console_page import SCREENSHOTS, go, run_report, sign_in
 from .harness import Chromium, SdkPage
 from live import LiveServer
 
@@ -31,18 +31,21 @@ def graph(page: SdkPage) -> dict[str, Any]:
 
 @pytest.fixture
 def person(server: LiveServer) -> dict[str, str]:
-    """A visitor on one device who logs in, then a second user logging in on the same
-    device (refused: a device belongs to one user), sent by the real Python SDK."""
+    """A visitor on one device who logs in and buys, then a second user logging in on
+    the same device (refused: a device belongs to one user), sent by the real Python
+    SDK; event names of the test's own, so that reports count only them."""
     device, first, second = guid(), unique("ann"), unique("bob")
+    opened, login, bought = unique("App Open"), unique("Log In"), unique("Purchase")
     client = mixpanel_client(server, MODE)
     start = int(time.time()) - 3600  # /track takes recent events only
     anonymous = f"$device:{device}"
-    client.track(anonymous, "App Open", {"$device_id": device, "time": start, "plan": "free"})
-    client.track(first, "Log In", {"$device_id": device, "$user_id": first, "time": start + 60})
-    client.track(first, "Purchase", {"$user_id": first, "time": start + 120, "price": 9})
-    client.track(second, "Log In", {"$device_id": device, "$user_id": second, "time": start + 180})
+    client.track(anonymous, opened, {"$device_id": device, "time": start, "plan": "free"})
+    client.track(first, login, {"$device_id": device, "$user_id": first, "time": start + 60})
+    client.track(first, bought, {"$user_id": first, "time": start + 120, "price": 9})
+    client.track(second, login, {"$device_id": device, "$user_id": second, "time": start + 180})
     client.people_set(first, {"$name": "Ann", "plan": "pro"})
-    return {"device": device, "anonymous": anonymous, "first": first, "second": second}
+    return {"device": device, "anonymous": anonymous, "first": first, "second": second,
+            "opened": opened, "login": login, "bought": bought}  # fmt: skip
 
 
 def test_person_page_and_warnings(
@@ -67,16 +70,16 @@ def test_person_page_and_warnings(
         assert (frozenset([person["anonymous"], person["first"]]), "linked") in outcomes
         refused = [e for e in shown["edges"] if e[1] == "refused"]
         assert [set(ids) for ids, _, _ in refused] == [{person["anonymous"], person["second"]}]
-        assert "Log In" in refused[0][2] and "refused: " in refused[0][2]
+        assert person["login"] in refused[0][2] and "refused: " in refused[0][2]
         timeline = page.evaluate(
             "[...document.querySelectorAll('#timeline tbody tr')].map(r =>"
             " [...r.cells].map(c => c.textContent))",
             timeout=5,
         )
         assert [row[1:] for row in timeline] == [
-            ["App Open", person["anonymous"], person["first"]],
-            ["Log In", person["first"], person["first"]],
-            ["Purchase", person["first"], person["first"]],
+            [person["opened"], person["anonymous"], person["first"]],
+            [person["login"], person["first"], person["first"]],
+            [person["bought"], person["first"], person["first"]],
         ]
         profile = page.evaluate("document.querySelector('.columns').textContent", timeout=5)
         assert '"Ann"' in profile and '"pro"' in profile
@@ -111,6 +114,7 @@ def test_split_previews_then_undoes_a_link_and_reattributes(
 ) -> None:
     with chromium.page(server.url + "/") as page:
         sign_in(page, server.secret(MODE))
+        assert funnel_counts(page, person) == [1, 1]  # the anonymous open, then ann's buy
         go(page, "#/person?id=" + person["first"])
         link = page.evaluate("document.querySelector('button.split').dataset.seq", timeout=5)
         page.evaluate("document.querySelector('button.split').click()", timeout=5)
@@ -145,10 +149,22 @@ def test_split_previews_then_undoes_a_link_and_reattributes(
             "[...document.querySelectorAll('#timeline tbody tr')].map(r => r.cells[1].textContent)",
             timeout=5,
         )
-        assert timeline == ["Log In", "Purchase"]  # the anonymous App Open moved away
+        assert timeline == [person["login"], person["bought"]]  # the anonymous open moved away
         # Rebuilt without ann's login, the log lets bob's login on the device through
         # (it was refused only because the device was ann's): the device is bob's now.
         go(page, "#/person?id=" + person["anonymous"])
         resolved = page.evaluate("document.getElementById('resolved-id').textContent", timeout=5)
         assert resolved == person["second"]
         page.screenshot(SCREENSHOTS / "person-after-split.png")
+        assert funnel_counts(page, person) == [1, 0]  # the open is bob's now: no purchase
+
+
+def funnel_counts(page: SdkPage, person: dict[str, str]) -> list[int]:
+    """The reports page's funnel from the person's open to their purchase, as drawn."""
+    go(page, "#/reports")
+    run_report(page, "funnel", {}, steps=[person["opened"], person["bought"]])
+    counts: list[int] = page.evaluate(
+        "[...document.querySelectorAll('#funnel-chart .bar')].map(b => +b.dataset.count)",
+        timeout=5,
+    )
+    return counts

@@ -10,7 +10,6 @@ because of a later login. The page is saved as ``build/console-screenshots/repor
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from typing import Any
 
@@ -18,7 +17,7 @@ import httpx
 import pytest
 from tests.sdk.support import DAY, guid, mixpanel_client, unique
 
-from .console_page import SCREENSHOTS, sign_in
+from .console_page import SCREENSHOTS, run_report, sign_in
 from .harness import Chromium, SdkPage
 from live import LiveServer
 
@@ -80,25 +79,6 @@ def js(page: SdkPage, expression: str) -> Any:
     return page.evaluate(expression, timeout=5)
 
 
-def run(page: SdkPage, panel: str, fields: dict[str, str], steps: list[str] | None = None) -> None:
-    """Fill ``panel``'s form (by control name; ``steps`` in order), press Run and wait
-    until the panel has drawn the answer (it sets ``data-ready`` then). Controls are
-    found by selector: ``form.elements.length`` is the count, not the control."""
-    js(
-        page,
-        f"(() => {{ const form = document.getElementById('{panel}-form');"
-        f" for (const [name, value] of Object.entries({json.dumps(fields)}))"
-        " form.querySelector(`[name=${name}]`).value = value;"
-        f" {json.dumps(steps or [])}.forEach((value, i) =>"
-        " form.querySelectorAll('#funnel-steps input')[i].value = value);"
-        " form.querySelector('button[type=submit]').click(); })()",
-    )
-    deadline = time.monotonic() + 15
-    while js(page, f"document.getElementById('{panel}').dataset.ready") is None:
-        assert time.monotonic() < deadline, f"{panel} never drew{page.console_tail()}"
-        time.sleep(0.05)
-
-
 def wait_for_data(server: LiveServer, event: str, day0: str) -> None:
     """Until the server answers for every event sent (the last one sent is ``event``'s,
     the five of them up to yesterday)."""
@@ -134,10 +114,10 @@ def test_reports_page(chromium: Chromium, server: LiveServer, data_set: dict[str
         assert js(page, removable) == [True] * 4
         js(page, "document.querySelector('#funnel-steps li:last-child .remove').click()")
         steps = [names["open"], names["signup"], names["buy"]]
-        run(page, "funnel", {"length": "91", "length_unit": "day"}, steps)
+        run_report(page, "funnel", {"length": "91", "length_unit": "day"}, steps)
         error = js(page, "document.querySelector('#funnel-result [role=alert]').textContent")
         assert error == "length must be more than 0 and at most 90 days"
-        run(page, "funnel", {"length": "7"}, steps)
+        run_report(page, "funnel", {"length": "7"}, steps)
         bars = js(
             page,
             "[...document.querySelectorAll('#funnel-chart .bar')].map(b =>"
@@ -164,7 +144,7 @@ def test_reports_page(chromium: Chromium, server: LiveServer, data_set: dict[str
         assert rates[1:] == ["50% of first · 50% of previous", "25% of first · 50% of previous"]
 
         # retention: born Open, back with Use; cells after today stay blank
-        run(page, "retention", {"born_event": names["open"], "event": names["use"]})
+        run_report(page, "retention", {"born_event": names["open"], "event": names["use"]})
         cohorts = js(
             page,
             "[...document.querySelectorAll('#retention-table tbody tr')].map(r =>"
@@ -199,7 +179,7 @@ def test_reports_page(chromium: Chromium, server: LiveServer, data_set: dict[str
             " [c.dataset.key, c.dataset.label, Number(c.dataset.value)])"
         )
         for kind, expected in (("general", {day0: 4, day1: 1}), ("unique", {day0: 3, day1: 1})):
-            run(page, "segmentation", {"event": names["open"], "type": kind, "unit": "day"})
+            run_report(page, "segmentation", {"event": names["open"], "type": kind, "unit": "day"})
             answer = server.api(
                 MODE, "/api/2.0/segmentation", event=names["open"], type=kind, unit="day", **window
             )["data"]
@@ -218,9 +198,9 @@ def test_reports_page(chromium: Chromium, server: LiveServer, data_set: dict[str
         page.screenshot(SCREENSHOTS / "reports.png")
 
         # what a panel shows for an error and for no data
-        run(page, "funnel", {"length": "91"})
-        run(page, "retention", {"born_event": unique("Nothing")})
-        run(page, "segmentation", {"event": unique("Nothing")})
+        run_report(page, "funnel", {"length": "91"})
+        run_report(page, "retention", {"born_event": unique("Nothing")})
+        run_report(page, "segmentation", {"event": unique("Nothing")})
         shown = js(
             page,
             "['#funnel-result [role=alert]', '#retention-result .empty',"
