@@ -3,7 +3,10 @@ tests: the invoker, and the checks every command's answer goes through."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +44,23 @@ def one_line_error(result: Result, message: str) -> None:
     assert result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@contextlib.contextmanager
+def holding(data_dir: Path) -> Iterator[None]:
+    """``data_dir``'s database held open by another process, as the server holds it."""
+    script = (
+        "import sys\nfrom idmerge.storage.duckdb import open_store\n"
+        f"store = open_store({str(data_dir)!r})\nprint('ready', flush=True)\n"
+        "sys.stdin.read()\nstore.close()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline() == "ready\n"
+            yield
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)

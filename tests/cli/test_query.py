@@ -5,8 +5,6 @@ library's (and so the HTTP API's) answer, and errors."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner, Result
 
-from clirun import Run, invoker, ok, one_line_error
+from clirun import Run, holding, invoker, ok, one_line_error
 from idmerge.cli.main import cli
 from idmerge.identity import Mode
 from idmerge.ingest import ProjectWriter
@@ -331,21 +329,8 @@ def test_an_unknown_project(run: Run) -> None:
 @pytest.fixture
 def held(data_dir: Path) -> Iterator[Path]:
     """The data directory held open by another process, as the server holds it."""
-    script = (
-        "import sys\nfrom idmerge.storage.duckdb import open_store\n"
-        f"store = open_store({str(data_dir)!r})\nprint('ready', flush=True)\n"
-        "sys.stdin.read()\nstore.close()\n"
-    )
-    with subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    ) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        try:
-            assert holder.stdout.readline() == "ready\n"
-            yield data_dir
-        finally:
-            holder.stdin.close()
-            holder.wait(timeout=30)
+    with holding(data_dir):
+        yield data_dir
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ import csv
 import gzip
 import io
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from clirun import Run, invoker, ok, one_line_error
+from clirun import Run, holding, invoker, ok, one_line_error
 from idmerge.cli.main import cli
 from idmerge.cli.tools import Progress
 from idmerge.identity import Event, Mode
@@ -379,21 +378,8 @@ def test_project_errors(tmp_path: Path, command: list[str]) -> None:
 def held(data_dir: Path) -> Iterator[Path]:
     """The data directory held open by another process, as the server holds it (DuckDB
     lets one process open a file twice, so the holder must be another process)."""
-    script = (
-        "import sys\nfrom idmerge.storage.duckdb import open_store\n"
-        f"store = open_store({str(data_dir)!r})\nprint('ready', flush=True)\n"
-        "sys.stdin.read()\nstore.close()\n"
-    )
-    with subprocess.Popen(
-        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    ) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        try:
-            assert holder.stdout.readline() == "ready\n"
-            yield data_dir
-        finally:
-            holder.stdin.close()  # the holder reads to the end of its input, then closes
-            holder.wait(timeout=30)
+    with holding(data_dir):
+        yield data_dir
 
 
 @pytest.mark.parametrize(

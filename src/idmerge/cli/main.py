@@ -178,4 +178,4 @@ def _project_table(projects: list[Project]) -> str:
 
 
 # explain, split, export, mappings, warnings: they register themselves on `cli`
-from idmerge.cli import query, tools  # noqa: E402, F401
+from idmerge.cli import imports, query, tools  # noqa: E402, F401

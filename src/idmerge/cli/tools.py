@@ -382,13 +382,16 @@ class Progress:
         self.started = self.last = time.monotonic()
         self.drawn = False
 
-    def add(self, events: int) -> None:
+    def add(self, events: int, extra: str = "") -> None:
+        """Count ``events`` more; ``extra`` is shown after the rate (e.g. rejects)."""
         self.count += events
         now = time.monotonic()
         if not self.shown or now - self.last < self.interval:
             return
         self.last = now
         line = f"{self.count:,} events, {self.count / (now - self.started):,.0f} events/s"
+        if extra:
+            line += f", {extra}"
         if self.tty:
             click.echo(f"\r\x1b[K{line}", nl=False, err=True)
             self.drawn = True

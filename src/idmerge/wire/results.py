@@ -26,6 +26,8 @@ class RejectReason(enum.StrEnum):
     NO_OPERATION = "no_operation"  # a profile update naming no operation
     UNKNOWN_FIELD = "unknown_field"  # a profile update key that is no operation
     INVALID_OPERATION = "invalid_operation"  # $add / $append on a group profile
+    INVALID_JSON = "invalid_json"  # a line of an imported file that is not JSON
+    INVALID_MESSAGE = "invalid_message"  # a Segment message its batch cannot take
 
 
 class Rejection(NamedTuple):

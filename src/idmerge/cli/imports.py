@@ -1,0 +1,100 @@
+"""``idmerge import``: bring exported history into a project, straight into the data
+directory, through the server's own decoding, identity and writer path
+(:mod:`idmerge.ingest.files`). While ``idmerge serve`` holds the directory, the
+command says so and names the endpoints to send the records to instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from idmerge.cli.main import cli, now_ms, reports_errors, store_options
+from idmerge.cli.tools import (
+    Progress,
+    json_option,
+    json_text,
+    project_option,
+    project_store,
+    table,
+)
+from idmerge.ingest import ProjectWriter
+from idmerge.ingest.files import FORMATS, FileReport, import_file
+
+ENDPOINT = "POST /import (Mixpanel records) or POST /v1/batch (Segment messages)"
+
+
+@cli.command("import")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(FORMATS),
+    default="mixpanel",
+    show_default=True,
+    help="mixpanel: raw-export JSON lines {event, properties}; segment: messages.",
+)
+@click.option("--quiet", is_flag=True, help="No progress on standard error.")
+@project_option
+@json_option
+@store_options
+@reports_errors
+def import_command(
+    files: tuple[Path, ...],
+    file_format: str,
+    quiet: bool,
+    project_name: str | None,
+    as_json: bool,
+    data_dir: str | None,
+    config: str | None,
+) -> None:
+    """Import FILES (JSON lines or a JSON array, plain or gzip) into the project.
+
+    Rejected records go, with their line and reason, to FILE.rejects.jsonl beside each
+    file. Importing a file again is harmless: reports count a retried event once."""
+    reports: list[FileReport] = []
+    progress = Progress(shown=not quiet and not as_json)
+    with project_store(data_dir, config, project_name, ENDPOINT) as (store, project):
+        writer = ProjectWriter(store, project)
+        rejected = 0
+
+        def tick(imported: int, refused: int) -> None:
+            nonlocal rejected
+            rejected += refused
+            progress.add(imported, extra=f"{rejected:,} rejected")
+
+        for path in files:
+            reports.append(import_file(writer, path, file_format, now_ms=now_ms, progress=tick))
+    progress.clear()
+    if as_json:
+        click.echo(json_text([_as_json(report) for report in reports]))
+        return
+    rows = [
+        (str(r.path), f"{r.records:,}", f"{r.imported:,}", f"{r.rejected:,}", r.rejects_path)
+        for r in reports
+    ]
+    if len(reports) > 1:
+        rows.append(
+            (
+                "total",
+                f"{sum(r.records for r in reports):,}",
+                f"{sum(r.imported for r in reports):,}",
+                f"{sum(r.rejected for r in reports):,}",
+                None,
+            )
+        )
+    click.echo(table(("FILE", "RECORDS", "IMPORTED", "REJECTED", "REJECTS"), rows))
+    click.echo(f"\n{progress.summary()}", err=True)
+
+
+def _as_json(report: FileReport) -> dict[str, object]:
+    return {
+        "file": str(report.path),
+        "records": report.records,
+        "imported": report.imported,
+        "rejected": report.rejected,
+        "rejects": None if report.rejects_path is None else str(report.rejects_path),
+    }

@@ -1,0 +1,236 @@
+"""Bulk import of exported history: Mixpanel raw exports and Segment/Customer.io
+archives, from files, through the very path the server's ``/import`` and
+``/v1/batch`` take (the same decoding, validation, identity engine and writer).
+
+A file is JSON lines (one record a line, blank lines skipped) or one JSON array,
+plain or gzip (recognised by its first bytes, whatever its name). JSON lines are read
+a chunk at a time, so memory stays flat whatever the file's size; a JSON array is
+decoded whole (**Decision**: arrays are the small files; exports of any size are JSON
+lines).
+
+Records go to the project in chunks of :data:`CHUNK` (a transaction each, as one
+``/import`` request would be). A record that is not accepted is never dropped: it is
+written, with its line number, the reason code and the message, to the reject file
+next to the input (``<file>.rejects.jsonl``), and stored as an ingestion warning as
+the server would. Importing the same file twice is harmless to every report:
+identity events are idempotent by ``$insert_id``, and reports count a retried event
+once (export, as Mixpanel's, lists both).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from idmerge.errors import BadRequest
+from idmerge.ingest.pipeline import ProjectWriter, Submission
+from idmerge.wire.mixpanel import import_events
+from idmerge.wire.results import Rejection, RejectReason
+from idmerge.wire.segment import segment_batch
+
+CHUNK = 2_000  # records per transaction: /import's own limit per request
+FORMATS = ("mixpanel", "segment")
+_decoder = msgspec.json.Decoder()
+
+
+@dataclass
+class FileReport:
+    """What one file brought."""
+
+    path: Path
+    records: int = 0
+    imported: int = 0  # events and profile updates stored
+    rejected: int = 0
+    rejects_path: Path | None = None  # written only when something was rejected
+
+
+@dataclass
+class _Chunk:
+    lines: list[int] = field(default_factory=list)  # the line (or element) of each record
+    records: list[Any] = field(default_factory=list)
+
+
+def reject_path(path: Path) -> Path:
+    return path.with_name(path.name + ".rejects.jsonl")
+
+
+def import_file(
+    writer: ProjectWriter,
+    path: Path,
+    file_format: str,
+    *,
+    now_ms: Callable[[], int],
+    progress: Callable[[int, int], None] = lambda imported, rejected: None,
+) -> FileReport:
+    """Import ``path`` (``file_format``: ``mixpanel`` or ``segment``) into the
+    writer's project; ``progress(imported, rejected)`` is told after every chunk."""
+    if file_format not in FORMATS:
+        raise BadRequest(f"format must be one of {', '.join(FORMATS)}, not {file_format!r}")
+    report = FileReport(path)
+    rejects = reject_path(path)
+    rejects.unlink(missing_ok=True)  # a rerun's rejects replace the last run's
+    with _open(path) as source, _RejectFile(rejects) as sink:
+        for chunk in _chunks(source, sink):
+            report.records += len(chunk.records)
+            received_at = now_ms()
+            if file_format == "mixpanel":
+                submission, refused = _mixpanel(writer, chunk, received_at)
+            else:
+                submission, refused = _segment(writer, chunk, received_at)
+            (receipt,) = writer.write([submission])
+            stored = receipt.events + receipt.profile_updates
+            for rejection in refused:
+                sink.write(chunk.lines[rejection.index], rejection, chunk.records)
+            report.imported += stored
+            report.rejected += len(refused)
+            progress(stored, len(refused))
+        report.rejected += sink.undecodable
+    if report.rejected:
+        report.rejects_path = rejects
+    return report
+
+
+def _mixpanel(
+    writer: ProjectWriter, chunk: _Chunk, received_at: int
+) -> tuple[Submission, list[Rejection]]:
+    project = writer.project
+    batch = import_events(
+        chunk.records, policy=project.policy(), mode=project.mode, now_ms=received_at
+    )
+    submission = Submission(
+        "idmerge import",
+        received_at,
+        events=batch.accepted,
+        rejections=batch.rejected,
+        records=chunk.records,
+    )
+    return submission, batch.rejected
+
+
+def _segment(
+    writer: ProjectWriter, chunk: _Chunk, received_at: int
+) -> tuple[Submission, list[Rejection]]:
+    """A chunk of Segment messages as one ``/v1/batch``; a message the batch refuses
+    is found by translating the chunk's messages one at a time."""
+    mode = writer.project.mode
+    refused: list[Rejection] = []
+    try:
+        batch = segment_batch(
+            {"batch": chunk.records}, call=None, mode=mode, received_at=received_at
+        )
+        events, profiles = batch.events, batch.profiles
+    except BadRequest:
+        events, profiles = [], []
+        for index, message in enumerate(chunk.records):
+            try:
+                one = segment_batch(
+                    {"batch": [message]}, call=None, mode=mode, received_at=received_at
+                )
+            except BadRequest as exc:
+                what = exc.message.removeprefix("batch[0]").lstrip(". ")
+                refused.append(
+                    Rejection(index, None, "message", what, RejectReason.INVALID_MESSAGE)
+                )
+                continue
+            events += [(index, event) for _, event in one.events]
+            profiles += [(index, update) for _, update in one.profiles]
+    submission = Submission(
+        "idmerge import",
+        received_at,
+        events=events,
+        profile_updates=profiles,
+        rejections=refused,
+        records=chunk.records,
+    )
+    return submission, refused
+
+
+_Source = io.BufferedReader | gzip.GzipFile  # both can peek
+
+
+def _open(path: Path) -> _Source:
+    with path.open("rb") as head:
+        gzipped = head.read(2) == b"\x1f\x8b"
+    return gzip.GzipFile(path, "rb") if gzipped else path.open("rb")
+
+
+def _chunks(reader: _Source, sink: _RejectFile) -> Iterator[_Chunk]:
+    """The file's records, a chunk at a time, each with its line (JSON lines) or
+    element number (a JSON array); a line that is not JSON goes to ``sink``."""
+    if reader.peek(64).lstrip()[:1] == b"[":
+        records = _decoder.decode(reader.read())
+        if not isinstance(records, list):
+            raise BadRequest("the file is not a JSON array or JSON lines")
+        numbered: Iterator[tuple[int, Any]] = enumerate(records, 1)
+    else:
+        numbered = _lines(reader, sink)
+    chunk = _Chunk()
+    for number, record in numbered:
+        chunk.lines.append(number)
+        chunk.records.append(record)
+        if len(chunk.records) == CHUNK:
+            yield chunk
+            chunk = _Chunk()
+    if chunk.records:
+        yield chunk
+
+
+def _lines(reader: _Source, sink: _RejectFile) -> Iterator[tuple[int, Any]]:
+    for number, line in enumerate(reader, 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, _decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            sink.undecodable_line(number, line, str(exc))
+
+
+class _RejectFile:
+    """``<file>.rejects.jsonl``, created on the first reject: one JSON object a line,
+    ``{"line", "reason", "field", "message", "record"}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.out: IO[bytes] | None = None
+        self.undecodable = 0
+
+    def __enter__(self) -> _RejectFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.out is not None:
+            self.out.close()
+
+    def _emit(self, row: dict[str, Any]) -> None:
+        if self.out is None:
+            self.out = self.path.open("wb")
+        self.out.write(msgspec.json.encode(row) + b"\n")
+
+    def write(self, line: int, rejection: Rejection, records: list[Any]) -> None:
+        self._emit(
+            {
+                "line": line,
+                "reason": rejection.reason,
+                "field": rejection.field,
+                "message": rejection.message,
+                "record": records[rejection.index],
+            }
+        )
+
+    def undecodable_line(self, line: int, text: bytes, problem: str) -> None:
+        self.undecodable += 1
+        self._emit(
+            {
+                "line": line,
+                "reason": RejectReason.INVALID_JSON.value,
+                "field": "record",
+                "message": f"not JSON: {problem}",
+                "record": text.decode("utf-8", "replace").rstrip("\n"),
+            }
+        )
