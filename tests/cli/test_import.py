@@ -4,6 +4,7 @@ clear refusal while another process (the server) holds the data directory."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import msgspec
@@ -13,6 +14,8 @@ from clirun import Run, holding, invoker, ok, one_line_error
 from idmerge.identity import Mode
 from idmerge.projects import create_project
 from idmerge.storage.duckdb import open_store
+
+from live import LiveServer
 
 MAY_1 = 1_714_521_600
 
@@ -71,9 +74,62 @@ def test_import_refuses_clearly_while_the_server_holds_the_directory(
     run: Run, export: Path, data_dir: Path
 ) -> None:
     with holding(data_dir):
-        one_line_error(run("import", str(export)), "POST /import (Mixpanel records)")
+        one_line_error(run("import", str(export)), "idmerge import --server URL")
 
 
 def test_import_of_a_missing_file(run: Run, tmp_path: Path) -> None:
     result = run("import", str(tmp_path / "nope.jsonl"))
     assert result.exit_code == 2 and "does not exist" in result.stderr
+
+
+def test_import_through_a_running_server(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mixpanel records to /import with the secret, Segment messages to /v1/batch with
+    the token: the identities link in the server's projects, and refusals land in the
+    reject file with their line, as in the direct path."""
+    tag = uuid.uuid4().hex[:8]
+    device, user = f"00000000-0000-4000-8000-{tag}0000", f"ann-{tag}"
+    mixpanel_lines = [
+        {"event": "App Open", "properties": {"distinct_id": f"$device:{device}", "time": MAY_1,
+                                             "$insert_id": f"{tag}-a"}},
+        {"event": "$identify", "properties": {"distinct_id": user, "time": MAY_1 + 1,
+         "$anon_distinct_id": f"$device:{device}", "$insert_id": f"{tag}-b"}},
+        {"event": "Bad", "properties": {"time": MAY_1}},  # no distinct_id
+    ]  # fmt: skip
+    records = tmp_path / "mp.jsonl"
+    records.write_bytes(b"".join(msgspec.json.encode(x) + b"\n" for x in mixpanel_lines))
+    run = invoker(tmp_path / "unused", monkeypatch)
+    url = ("--server", server.url, "--quiet", "--json")
+    secret = ("--secret", server.secret("original"))
+    answer = json.loads(ok(run("import", str(records), *url, *secret)).stdout)
+    assert [(a["records"], a["imported"], a["rejected"]) for a in answer] == [(3, 2, 1)]
+    (reject,) = [json.loads(x) for x in Path(f"{records}.rejects.jsonl").read_text().splitlines()]
+    assert (reject["line"], reject["reason"]) == (3, "missing_field")
+    explained = server.api("original", "/api/identity", distinct_id=f"$device:{device}")
+    assert explained["resolved_distinct_id"] == user
+
+    messages = [
+        {"type": "identify", "anonymousId": f"anon-{tag}", "userId": user, "messageId": f"{tag}-1",
+         "timestamp": "2024-05-01T10:00:00.000Z"},
+        {"type": "teleport", "userId": user, "messageId": f"{tag}-2"},
+    ]  # fmt: skip
+    archive = tmp_path / "segment.jsonl"
+    archive.write_bytes(b"".join(msgspec.json.encode(x) + b"\n" for x in messages))
+    args = ("import", str(archive), "--format", "segment", *url, "--token", server.token("cdp"))
+    answer = json.loads(ok(run(*args)).stdout)
+    assert [(a["records"], a["imported"], a["rejected"]) for a in answer] == [(2, 1, 1)]
+    assert (
+        server.api("cdp", "/api/identity", distinct_id=f"$device:anon-{tag}")[
+            "resolved_distinct_id"
+        ]
+        == user
+    )
+    wrong = run("import", str(records), *url, "--secret", "not-it")
+    one_line_error(wrong, "refused the credentials")
+
+
+def test_import_to_a_server_that_is_not_there(run: Run, export: Path) -> None:
+    args = ("import", str(export), "--server", "http://127.0.0.1:9", "--secret", "s")
+    one_line_error(run(*args), "no idmerge server answers at http://127.0.0.1:9")
+    one_line_error(run("import", str(export), "--server", "http://127.0.0.1:9"), "needs --secret")

@@ -1,7 +1,7 @@
-"""``idmerge import``: bring exported history into a project, straight into the data
-directory, through the server's own decoding, identity and writer path
-(:mod:`idmerge.ingest.files`). While ``idmerge serve`` holds the directory, the
-command says so and names the endpoints to send the records to instead.
+"""``idmerge import``: bring exported history into a project through the server's own
+decoding, identity and writer path (:mod:`idmerge.ingest.files`): straight into the
+data directory, or, with ``--server``, through a running ``idmerge serve`` (which owns
+the directory while it runs; without ``--server`` the command then says so).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from idmerge.cli.tools import (
     table,
 )
 from idmerge.ingest import ProjectWriter
-from idmerge.ingest.files import FORMATS, FileReport, import_file
+from idmerge.ingest.files import FORMATS, Destination, FileReport, WriterDestination, import_file
+from idmerge.ingest.remote import ServerDestination
 
-ENDPOINT = "POST /import (Mixpanel records) or POST /v1/batch (Segment messages)"
+ENDPOINT = "idmerge import --server URL (POST /import or /v1/batch)"
 
 
 @cli.command("import")
@@ -37,6 +38,13 @@ ENDPOINT = "POST /import (Mixpanel records) or POST /v1/batch (Segment messages)
     show_default=True,
     help="mixpanel: raw-export JSON lines {event, properties}; segment: messages.",
 )
+@click.option(
+    "--server",
+    metavar="URL",
+    help="Send through this running server instead of the data directory.",
+)
+@click.option("--secret", metavar="SECRET", help="With --server: the project secret (Mixpanel).")
+@click.option("--token", metavar="TOKEN", help="With --server: the project token (Segment).")
 @click.option("--quiet", is_flag=True, help="No progress on standard error.")
 @project_option
 @json_option
@@ -45,6 +53,9 @@ ENDPOINT = "POST /import (Mixpanel records) or POST /v1/batch (Segment messages)
 def import_command(
     files: tuple[Path, ...],
     file_format: str,
+    server: str | None,
+    secret: str | None,
+    token: str | None,
     quiet: bool,
     project_name: str | None,
     as_json: bool,
@@ -57,17 +68,22 @@ def import_command(
     file. Importing a file again is harmless: reports count a retried event once."""
     reports: list[FileReport] = []
     progress = Progress(shown=not quiet and not as_json)
-    with project_store(data_dir, config, project_name, ENDPOINT) as (store, project):
-        writer = ProjectWriter(store, project)
-        rejected = 0
+    rejected = 0
 
-        def tick(imported: int, refused: int) -> None:
-            nonlocal rejected
-            rejected += refused
-            progress.add(imported, extra=f"{rejected:,} rejected")
+    def tick(imported: int, refused: int) -> None:
+        nonlocal rejected
+        rejected += refused
+        progress.add(imported, extra=f"{rejected:,} rejected")
 
+    def run(destination: Destination) -> None:
         for path in files:
-            reports.append(import_file(writer, path, file_format, now_ms=now_ms, progress=tick))
+            reports.append(import_file(destination, path, progress=tick))
+
+    if server is not None:
+        run(ServerDestination(server, file_format, secret=secret, token=token))
+    else:
+        with project_store(data_dir, config, project_name, ENDPOINT) as (store, project):
+            run(WriterDestination(ProjectWriter(store, project), file_format, now_ms))
     progress.clear()
     if as_json:
         click.echo(json_text([_as_json(report) for report in reports]))

@@ -24,11 +24,12 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import msgspec
 
 from idmerge.errors import BadRequest
+from idmerge.identity import Mode
 from idmerge.ingest.pipeline import ProjectWriter, Submission
 from idmerge.wire.mixpanel import import_events
 from idmerge.wire.results import Rejection, RejectReason
@@ -45,7 +46,7 @@ class FileReport:
 
     path: Path
     records: int = 0
-    imported: int = 0  # events and profile updates stored
+    imported: int = 0  # records accepted (a Segment identify may store an event and traits)
     rejected: int = 0
     rejects_path: Path | None = None  # written only when something was rejected
 
@@ -60,31 +61,52 @@ def reject_path(path: Path) -> Path:
     return path.with_name(path.name + ".rejects.jsonl")
 
 
-def import_file(
-    writer: ProjectWriter,
-    path: Path,
-    file_format: str,
-    *,
-    now_ms: Callable[[], int],
-    progress: Callable[[int, int], None] = lambda imported, rejected: None,
-) -> FileReport:
-    """Import ``path`` (``file_format``: ``mixpanel`` or ``segment``) into the
-    writer's project; ``progress(imported, rejected)`` is told after every chunk."""
+class Destination(Protocol):
+    """Where a chunk of records goes: it answers how many records were accepted and
+    which were refused (``index`` = position in the chunk)."""
+
+    def send(self, records: list[Any]) -> tuple[int, list[Rejection]]: ...
+
+
+class WriterDestination:
+    """Straight into the data directory, through the project's writer."""
+
+    def __init__(self, writer: ProjectWriter, file_format: str, now_ms: Callable[[], int]):
+        check_format(file_format)
+        self.writer = writer
+        self.file_format = file_format
+        self.now_ms = now_ms
+
+    def send(self, records: list[Any]) -> tuple[int, list[Rejection]]:
+        received_at = self.now_ms()
+        if self.file_format == "mixpanel":
+            submission, refused = _mixpanel(self.writer, records, received_at)
+        else:
+            submission, refused = _segment(self.writer.project.mode, records, received_at)
+        self.writer.write([submission])
+        return len(records) - len(refused), refused
+
+
+def check_format(file_format: str) -> None:
     if file_format not in FORMATS:
         raise BadRequest(f"format must be one of {', '.join(FORMATS)}, not {file_format!r}")
+
+
+def import_file(
+    destination: Destination,
+    path: Path,
+    *,
+    progress: Callable[[int, int], None] = lambda imported, rejected: None,
+) -> FileReport:
+    """Send ``path``'s records to ``destination`` a chunk at a time;
+    ``progress(imported, rejected)`` is told after every chunk."""
     report = FileReport(path)
     rejects = reject_path(path)
     rejects.unlink(missing_ok=True)  # a rerun's rejects replace the last run's
     with _open(path) as source, _RejectFile(rejects) as sink:
         for chunk in _chunks(source, sink):
             report.records += len(chunk.records)
-            received_at = now_ms()
-            if file_format == "mixpanel":
-                submission, refused = _mixpanel(writer, chunk, received_at)
-            else:
-                submission, refused = _segment(writer, chunk, received_at)
-            (receipt,) = writer.write([submission])
-            stored = receipt.events + receipt.profile_updates
+            stored, refused = destination.send(chunk.records)
             for rejection in refused:
                 sink.write(chunk.lines[rejection.index], rejection, chunk.records)
             report.imported += stored
@@ -97,46 +119,38 @@ def import_file(
 
 
 def _mixpanel(
-    writer: ProjectWriter, chunk: _Chunk, received_at: int
+    writer: ProjectWriter, records: list[Any], received_at: int
 ) -> tuple[Submission, list[Rejection]]:
     project = writer.project
-    batch = import_events(
-        chunk.records, policy=project.policy(), mode=project.mode, now_ms=received_at
-    )
+    batch = import_events(records, policy=project.policy(), mode=project.mode, now_ms=received_at)
     submission = Submission(
         "idmerge import",
         received_at,
         events=batch.accepted,
         rejections=batch.rejected,
-        records=chunk.records,
+        records=records,
     )
     return submission, batch.rejected
 
 
 def _segment(
-    writer: ProjectWriter, chunk: _Chunk, received_at: int
+    mode: Mode, records: list[Any], received_at: int
 ) -> tuple[Submission, list[Rejection]]:
     """A chunk of Segment messages as one ``/v1/batch``; a message the batch refuses
     is found by translating the chunk's messages one at a time."""
-    mode = writer.project.mode
     refused: list[Rejection] = []
     try:
-        batch = segment_batch(
-            {"batch": chunk.records}, call=None, mode=mode, received_at=received_at
-        )
+        batch = segment_batch({"batch": records}, call=None, mode=mode, received_at=received_at)
         events, profiles = batch.events, batch.profiles
     except BadRequest:
         events, profiles = [], []
-        for index, message in enumerate(chunk.records):
+        for index, message in enumerate(records):
             try:
                 one = segment_batch(
                     {"batch": [message]}, call=None, mode=mode, received_at=received_at
                 )
             except BadRequest as exc:
-                what = exc.message.removeprefix("batch[0]").lstrip(". ")
-                refused.append(
-                    Rejection(index, None, "message", what, RejectReason.INVALID_MESSAGE)
-                )
+                refused.append(message_rejection(index, exc))
                 continue
             events += [(index, event) for _, event in one.events]
             profiles += [(index, update) for _, update in one.profiles]
@@ -146,9 +160,15 @@ def _segment(
         events=events,
         profile_updates=profiles,
         rejections=refused,
-        records=chunk.records,
+        records=records,
     )
     return submission, refused
+
+
+def message_rejection(index: int, exc: BadRequest) -> Rejection:
+    """A Segment message refused alone (its batch said why in ``exc``)."""
+    what = exc.message.removeprefix("batch[0]").lstrip(". ")
+    return Rejection(index, None, "message", what, RejectReason.INVALID_MESSAGE)
 
 
 _Source = io.BufferedReader | gzip.GzipFile  # both can peek

@@ -353,6 +353,7 @@ async def import_(request: Request) -> Response:
                         "insert_id": r.insert_id,
                         "field": r.field,
                         "message": r.message,
+                        "reason": r.reason,
                     }
                     for r in batch.rejected
                 ],

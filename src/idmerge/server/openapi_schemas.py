@@ -170,6 +170,7 @@ _FAILED_RECORD = obj(
         "insert_id": NULLABLE_STRING,
         "field": described(STRING, "e.g. properties.time"),
         "message": STRING,
+        "reason": described(STRING, "idmerge's reason code (not in Mixpanel's answer)"),
     },
     required=("index", "insert_id", "field", "message"),
 )

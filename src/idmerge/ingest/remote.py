@@ -1,0 +1,102 @@
+"""Sending an import's chunks to a running ``idmerge serve`` (the server owns the data
+directory while it runs): Mixpanel records to ``POST /import`` with the project
+secret, Segment messages to ``POST /v1/batch`` with the write key (the project
+token). Standard library HTTP only: the import needs no client package.
+
+The server's answer says what was refused: ``/import`` lists ``failed_records`` (with
+their reason); ``/v1/batch`` refuses a whole batch for one bad message, so a refused
+batch is sent again one message at a time to find it, as the direct path does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from idmerge.errors import BadRequest, StoreUnavailable, Unauthorized
+from idmerge.ingest.files import check_format, message_rejection
+from idmerge.wire.results import Rejection
+
+TIMEOUT_S = 120
+
+
+class ServerDestination:
+    """A running server at ``url``, for the project whose ``secret`` (Mixpanel
+    records) or ``token`` (Segment messages) is given."""
+
+    def __init__(self, url: str, file_format: str, *, secret: str | None, token: str | None):
+        check_format(file_format)
+        self.url = url.rstrip("/")
+        self.file_format = file_format
+        if file_format == "mixpanel" and not secret:
+            raise BadRequest("importing Mixpanel records through the server needs --secret")
+        if file_format == "segment" and not token:
+            raise BadRequest("importing Segment messages through the server needs --token")
+        user = secret if file_format == "mixpanel" else token
+        self.auth = "Basic " + base64.b64encode(f"{user}:".encode()).decode()
+
+    def send(self, records: list[Any]) -> tuple[int, list[Rejection]]:
+        if self.file_format == "mixpanel":
+            return self._import(records)
+        status, _ = self._post("/v1/batch", {"batch": records})
+        if status == 200:
+            return len(records), []
+        stored, refused = 0, []
+        for index, message in enumerate(records):
+            status, answer = self._post("/v1/batch", {"batch": [message]})
+            if status == 200:
+                stored += 1
+            else:
+                refused.append(message_rejection(index, BadRequest(_error(answer))))
+        return stored, refused
+
+    def _import(self, records: list[Any]) -> tuple[int, list[Rejection]]:
+        status, answer = self._post("/import?strict=1", records)
+        if status not in (200, 400) or "num_records_imported" not in answer:
+            raise BadRequest(f"the server refused the batch ({status}): {_error(answer)}")
+        refused = [
+            Rejection(
+                f["index"],
+                f.get("insert_id"),
+                f.get("field", "record"),
+                f.get("message", ""),
+                f.get("reason", "rejected"),
+            )
+            for f in answer.get("failed_records", ())
+        ]
+        return int(answer["num_records_imported"]), refused
+
+    def _post(self, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            headers={"Authorization": self.auth, "Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:
+                return answer.status, _json(answer.read())
+        except urllib.error.HTTPError as exc:
+            with exc:  # an error answer holds the connection until closed
+                if exc.code == 401:
+                    raise Unauthorized(
+                        f"the server at {self.url} refused the credentials"
+                    ) from None
+                return exc.code, _json(exc.read())
+        except (urllib.error.URLError, OSError) as exc:
+            raise StoreUnavailable(f"no idmerge server answers at {self.url}: {exc}") from None
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return {"error": raw[:200].decode("utf-8", "replace")}
+    return decoded if isinstance(decoded, dict) else {"error": str(decoded)[:200]}
+
+
+def _error(answer: dict[str, Any]) -> str:
+    return str(answer.get("error") or answer.get("message") or answer)
