@@ -16,7 +16,13 @@ import pytest
 
 from idmerge.identity import Mode
 from idmerge.ingest import ProjectWriter
-from idmerge.ingest.files import CHUNK, WriterDestination, import_file, reject_path
+from idmerge.ingest.files import (
+    CHUNK,
+    TRANSACTION_RECORDS,
+    WriterDestination,
+    import_file,
+    reject_path,
+)
 from idmerge.projects import create_project
 from idmerge.query.buckets import Buckets
 from idmerge.query.segmentation import SegmentationSpec, segmentation
@@ -57,7 +63,7 @@ def write_lines(path: Path, lines: list[bytes]) -> Path:
 
 
 def now() -> int:
-    return (MAY_1 + 3600) * 1000
+    return (MAY_1 + 86_400) * 1000  # the day after: every test event is in the past
 
 
 def users(w: ProjectWriter, event: str) -> int:
@@ -117,18 +123,20 @@ def test_rejects_keep_their_line_reason_and_record_and_become_warnings(
 
 def test_a_json_array_and_chunks_past_a_transaction(store: DuckDBStore, tmp_path: Path) -> None:
     w = writer(store, Mode.SIMPLIFIED)
-    records = [record("Tick", n, distinct_id=f"d{n % 7}") for n in range(CHUNK + 500)]
-    records[CHUNK + 10] = {"event": "Tick"}  # element CHUNK + 11 has no properties
+    size = TRANSACTION_RECORDS + 500
+    records = [record("Tick", n, distinct_id=f"d{n % 7}") for n in range(size)]
+    records[CHUNK + 10] = {"event": "Tick"}  # in the second part of the first transaction
+    records[size - 1] = {"event": "Tick"}
     path = tmp_path / "array.json"
     path.write_bytes(b"  \n" + msgspec.json.encode(records))
     seen: list[tuple[int, int]] = []
     report = import_file(
         WriterDestination(w, "mixpanel", now), path, progress=lambda *a: seen.append(a)
     )
-    assert (report.records, report.imported, report.rejected) == (CHUNK + 500, CHUNK + 499, 1)
-    assert seen == [(CHUNK, 0), (499, 1)]  # one transaction per chunk
-    (reject,) = [json.loads(x) for x in reject_path(path).read_text().splitlines()]
-    assert reject["line"] == CHUNK + 11
+    assert (report.records, report.imported, report.rejected) == (size, size - 2, 2)
+    assert seen == [(TRANSACTION_RECORDS - 1, 1), (499, 1)]  # one transaction each
+    rejects = [json.loads(x) for x in reject_path(path).read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [CHUNK + 11, size]
 
 
 def test_importing_again_changes_no_report_and_no_cluster(

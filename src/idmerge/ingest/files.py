@@ -8,13 +8,17 @@ a chunk at a time, so memory stays flat whatever the file's size; a JSON array i
 decoded whole (**Decision**: arrays are the small files; exports of any size are JSON
 lines).
 
-Records go to the project in chunks of :data:`CHUNK` (a transaction each, as one
-``/import`` request would be). A record that is not accepted is never dropped: it is
-written, with its line number, the reason code and the message, to the reject file
-next to the input (``<file>.rejects.jsonl``), and stored as an ingestion warning as
-the server would. Importing the same file twice is harmless to every report:
-identity events are idempotent by ``$insert_id``, and reports count a retried event
-once (export, as Mixpanel's, lists both).
+Records are checked in parts of :data:`CHUNK` (what one ``/import`` request may
+carry, so a part is what one request would be), and written
+:data:`TRANSACTION_RECORDS` at a time in one transaction (what the server's group
+commit does with concurrent requests; larger appends are what make DuckDB fast).
+
+A record that is not accepted is never dropped: it is written, with its line number,
+the reason code and the message, to the reject file next to the input
+(``<file>.rejects.jsonl``), and stored as an ingestion warning as the server would.
+Importing the same file twice is harmless to every report: identity events are
+idempotent by ``$insert_id``, and reports count a retried event once (export, as
+Mixpanel's, lists both).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from idmerge.wire.mixpanel import import_events
 from idmerge.wire.results import Rejection, RejectReason
 from idmerge.wire.segment import segment_batch
 
-CHUNK = 2_000  # records per transaction: /import's own limit per request
+CHUNK = 2_000  # records per part: /import's own limit per request
+TRANSACTION_RECORDS = 20_000  # records per transaction, written straight to the store
 FORMATS = ("mixpanel", "segment")
 _decoder = msgspec.json.Decoder()
 
@@ -65,6 +70,8 @@ class Destination(Protocol):
     """Where a chunk of records goes: it answers how many records were accepted and
     which were refused (``index`` = position in the chunk)."""
 
+    chunk: int  # the most records one send takes
+
     def send(self, records: list[Any]) -> tuple[int, list[Rejection]]: ...
 
 
@@ -77,13 +84,20 @@ class WriterDestination:
         self.file_format = file_format
         self.now_ms = now_ms
 
+    chunk = TRANSACTION_RECORDS
+
     def send(self, records: list[Any]) -> tuple[int, list[Rejection]]:
         received_at = self.now_ms()
-        if self.file_format == "mixpanel":
-            submission, refused = _mixpanel(self.writer, records, received_at)
-        else:
-            submission, refused = _segment(self.writer.project.mode, records, received_at)
-        self.writer.write([submission])
+        submissions, refused = [], []
+        for start in range(0, len(records), CHUNK):
+            part = records[start : start + CHUNK]
+            if self.file_format == "mixpanel":
+                submission, flaws = _mixpanel(self.writer, part, received_at)
+            else:
+                submission, flaws = _segment(self.writer.project.mode, part, received_at)
+            submissions.append(submission)
+            refused += [flaw._replace(index=flaw.index + start) for flaw in flaws]
+        self.writer.write(submissions)  # one transaction
         return len(records) - len(refused), refused
 
 
@@ -104,7 +118,7 @@ def import_file(
     rejects = reject_path(path)
     rejects.unlink(missing_ok=True)  # a rerun's rejects replace the last run's
     with _open(path) as source, _RejectFile(rejects) as sink:
-        for chunk in _chunks(source, sink):
+        for chunk in _chunks(source, sink, destination.chunk):
             report.records += len(chunk.records)
             stored, refused = destination.send(chunk.records)
             for rejection in refused:
@@ -180,7 +194,7 @@ def _open(path: Path) -> _Source:
     return gzip.GzipFile(path, "rb") if gzipped else path.open("rb")
 
 
-def _chunks(reader: _Source, sink: _RejectFile) -> Iterator[_Chunk]:
+def _chunks(reader: _Source, sink: _RejectFile, size: int) -> Iterator[_Chunk]:
     """The file's records, a chunk at a time, each with its line (JSON lines) or
     element number (a JSON array); a line that is not JSON goes to ``sink``."""
     if reader.peek(64).lstrip()[:1] == b"[":
@@ -194,7 +208,7 @@ def _chunks(reader: _Source, sink: _RejectFile) -> Iterator[_Chunk]:
     for number, record in numbered:
         chunk.lines.append(number)
         chunk.records.append(record)
-        if len(chunk.records) == CHUNK:
+        if len(chunk.records) == size:
             yield chunk
             chunk = _Chunk()
     if chunk.records:

@@ -17,7 +17,7 @@ import urllib.request
 from typing import Any
 
 from idmerge.errors import BadRequest, StoreUnavailable, Unauthorized
-from idmerge.ingest.files import check_format, message_rejection
+from idmerge.ingest.files import CHUNK, check_format, message_rejection
 from idmerge.wire.results import Rejection
 
 TIMEOUT_S = 120
@@ -26,6 +26,8 @@ TIMEOUT_S = 120
 class ServerDestination:
     """A running server at ``url``, for the project whose ``secret`` (Mixpanel
     records) or ``token`` (Segment messages) is given."""
+
+    chunk = CHUNK  # one request each, within /import's limit
 
     def __init__(self, url: str, file_format: str, *, secret: str | None, token: str | None):
         check_format(file_format)
