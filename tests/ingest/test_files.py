@@ -174,3 +174,16 @@ def test_segment_messages_in_cdp(store: DuckDBStore, tmp_path: Path) -> None:
     (reject,) = [json.loads(x) for x in reject_path(path).read_text().splitlines()]
     assert (reject["line"], reject["reason"]) == (3, "invalid_message")
     assert "teleport" in reject["message"]
+
+
+def test_an_array_element_that_is_not_json_is_rejected_with_its_number(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    w = writer(store, Mode.SIMPLIFIED)
+    good = msgspec.json.encode(record("App Open", 1, distinct_id="a"))
+    path = tmp_path / "array.json.gz"
+    path.write_bytes(gzip.compress(b"[" + good + b", {not json}, " + good + b"]"))
+    report = import_file(WriterDestination(w, "mixpanel", now), path)
+    assert (report.records, report.imported, report.rejected) == (2, 2, 1)
+    (reject,) = [json.loads(x) for x in reject_path(path).read_text().splitlines()]
+    assert (reject["line"], reject["reason"], reject["record"]) == (2, "invalid_json", "{not json}")

@@ -3,10 +3,9 @@ archives, from files, through the very path the server's ``/import`` and
 ``/v1/batch`` take (the same decoding, validation, identity engine and writer).
 
 A file is JSON lines (one record a line, blank lines skipped) or one JSON array,
-plain or gzip (recognised by its first bytes, whatever its name). JSON lines are read
-a chunk at a time, so memory stays flat whatever the file's size; a JSON array is
-decoded whole (**Decision**: arrays are the small files; exports of any size are JSON
-lines).
+plain or gzip (recognised by its first bytes, whatever its name). Either is read a
+block at a time (an array through :mod:`idmerge.ingest.jsonarray`), so memory stays
+flat whatever the file's size.
 
 Records are checked in parts of :data:`CHUNK` (what one ``/import`` request may
 carry, so a part is what one request would be), and written
@@ -34,6 +33,7 @@ import msgspec
 
 from idmerge.errors import BadRequest
 from idmerge.identity import Mode
+from idmerge.ingest.jsonarray import array_elements
 from idmerge.ingest.pipeline import ProjectWriter, Submission
 from idmerge.wire.mixpanel import import_events
 from idmerge.wire.results import Rejection, RejectReason
@@ -197,13 +197,11 @@ def _open(path: Path) -> _Source:
 def _chunks(reader: _Source, sink: _RejectFile, size: int) -> Iterator[_Chunk]:
     """The file's records, a chunk at a time, each with its line (JSON lines) or
     element number (a JSON array); a line that is not JSON goes to ``sink``."""
+    numbered: Iterator[tuple[int, Any]]
     if reader.peek(64).lstrip()[:1] == b"[":
-        records = _decoder.decode(reader.read())
-        if not isinstance(records, list):
-            raise BadRequest("the file is not a JSON array or JSON lines")
-        numbered: Iterator[tuple[int, Any]] = enumerate(records, 1)
+        numbered = _decoded(enumerate(array_elements(reader.read), 1), sink)
     else:
-        numbered = _lines(reader, sink)
+        numbered = _decoded(enumerate(reader, 1), sink)
     chunk = _Chunk()
     for number, record in numbered:
         chunk.lines.append(number)
@@ -215,8 +213,10 @@ def _chunks(reader: _Source, sink: _RejectFile, size: int) -> Iterator[_Chunk]:
         yield chunk
 
 
-def _lines(reader: _Source, sink: _RejectFile) -> Iterator[tuple[int, Any]]:
-    for number, line in enumerate(reader, 1):
+def _decoded(numbered: Iterator[tuple[int, bytes]], sink: _RejectFile) -> Iterator[tuple[int, Any]]:
+    """Each numbered line (or array element) decoded; blank lines are skipped, and
+    one that is not JSON goes to ``sink``."""
+    for number, line in numbered:
         if not line.strip():
             continue
         try:
