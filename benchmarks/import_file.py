@@ -32,14 +32,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-
 from idmerge.ingest import ProjectWriter
 from idmerge.ingest.files import CHUNK, WriterDestination, import_file
 from idmerge.storage.duckdb import open_store
 
 from benchmarks.datagen import Config, record_chunks
-from benchmarks.server_ingest import _free_port, _load, _request
+from benchmarks.server_ingest import _load, _request, start_server
 
 RESULTS = Path(__file__).parent / "results" / "import_file.md"
 DAY_MS = 86_400_000
@@ -98,20 +96,8 @@ def requests(path: Path, secret: str) -> Iterator[bytes]:
 def over_http(path: Path, clients: int) -> float:
     with tempfile.TemporaryDirectory(prefix="idmerge-import-http-") as data_dir:
         project = create_project(data_dir)
-        port = _free_port()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server_ingest", "--serve", data_dir, str(port)]
-        )
+        child, port = start_server(data_dir)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
             prepared = list(requests(path, project["secret"]))  # read before timing
             elapsed, _ = asyncio.run(_load(port, prepared, clients))
             return elapsed

@@ -154,6 +154,24 @@ def _free_port() -> int:
         return port
 
 
+def start_server(data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
+    """This module's server child over ``data_dir``, once it answers ``/health``."""
+    port = _free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.server_ingest", "--serve", data_dir, str(port)]
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return child, port
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                child.terminate()
+                raise
+            time.sleep(0.1)
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -169,20 +187,8 @@ def run(events: int, clients: int, track_clients: int, seed: int) -> list[dict[s
                 capture_output=True, text=True, check=True,
             ).stdout
         )  # fmt: skip
-        port = _free_port()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.server_ingest", "--serve", data_dir, str(port)]
-        )
+        child, port = start_server(data_dir)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
             workloads = _workloads(events, seed, project["token"], project["secret"])
             for name, (templates, per_request) in workloads.items():
                 # the story holds junk ids, which /import refuses in strict mode
