@@ -59,8 +59,10 @@ def _properties_json(event: Event, annotations: Mapping[str, str]) -> str:
     engine's annotations."""
     properties = event.properties
     if annotations or "token" in properties:  # else, as most often, encode as it is
-        properties = {k: v for k, v in properties.items() if k not in _NOT_STORED}
-        properties.update(annotations)
+        stored = {**properties, **annotations}  # a C-level copy: faster than filtering
+        for key in _NOT_STORED:
+            stored.pop(key, None)
+        properties = stored
     return _encode(properties).decode()
 
 
