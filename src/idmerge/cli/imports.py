@@ -19,10 +19,13 @@ from idmerge.cli.tools import (
     project_store,
     table,
 )
+from idmerge.errors import BadRequest
+from idmerge.identity import Mode
 from idmerge.ingest import ProjectWriter
 from idmerge.ingest.files import FORMATS, Destination, FileReport, WriterDestination, import_file
 from idmerge.ingest.remote import ServerDestination
 
+ORIGINS = (Mode.LEGACY.value, Mode.ORIGINAL.value, Mode.SIMPLIFIED.value)
 ENDPOINT = "idmerge import --server URL (POST /import or /v1/batch)"
 
 
@@ -39,6 +42,13 @@ ENDPOINT = "idmerge import --server URL (POST /import or /v1/batch)"
     help="mixpanel: raw-export JSON lines {event, properties}; segment: messages.",
 )
 @click.option(
+    "--mode-of-origin",
+    type=click.Choice(ORIGINS),
+    help="The identity mode of the Mixpanel project the export comes from: each "
+    "record's distinct_id is read back to the id it was sent with, and that mode's "
+    "failure properties are dropped.",
+)
+@click.option(
     "--server",
     metavar="URL",
     help="Send through this running server instead of the data directory.",
@@ -53,6 +63,7 @@ ENDPOINT = "idmerge import --server URL (POST /import or /v1/batch)"
 def import_command(
     files: tuple[Path, ...],
     file_format: str,
+    mode_of_origin: str | None,
     server: str | None,
     secret: str | None,
     token: str | None,
@@ -66,6 +77,12 @@ def import_command(
 
     Rejected records go, with their line and reason, to FILE.rejects.jsonl beside each
     file. Importing a file again is harmless: reports count a retried event once."""
+    if mode_of_origin is not None and file_format != "mixpanel":
+        raise BadRequest(
+            "--mode-of-origin reads Mixpanel raw exports; a Segment archive holds the "
+            "messages as they were sent"
+        )
+    origin = None if mode_of_origin is None else Mode(mode_of_origin)
     reports: list[FileReport] = []
     progress = Progress(shown=not quiet and not as_json)
     rejected = 0
@@ -77,7 +94,7 @@ def import_command(
 
     def run(destination: Destination) -> None:
         for path in files:
-            reports.append(import_file(destination, path, progress=tick))
+            reports.append(import_file(destination, path, origin=origin, progress=tick))
 
     if server is not None:
         run(ServerDestination(server, file_format, secret=secret, token=token))

@@ -33,6 +33,7 @@ import msgspec
 
 from idmerge.errors import BadRequest
 from idmerge.identity import Mode
+from idmerge.ingest.history import from_export
 from idmerge.ingest.jsonarray import array_elements
 from idmerge.ingest.pipeline import ProjectWriter, Submission
 from idmerge.wire.mixpanel import import_events
@@ -110,17 +111,24 @@ def import_file(
     destination: Destination,
     path: Path,
     *,
+    origin: Mode | None = None,
     progress: Callable[[int, int], None] = lambda imported, rejected: None,
 ) -> FileReport:
     """Send ``path``'s records to ``destination`` a chunk at a time;
-    ``progress(imported, rejected)`` is told after every chunk."""
+    ``progress(imported, rejected)`` is told after every chunk. With ``origin``, the
+    file is a Mixpanel raw export of a project in that mode, whose records are read
+    back to what was sent (:func:`~idmerge.ingest.history.from_export`); a reject file
+    keeps them as the file has them."""
     report = FileReport(path)
     rejects = reject_path(path)
     rejects.unlink(missing_ok=True)  # a rerun's rejects replace the last run's
     with _open(path) as source, _RejectFile(rejects) as sink:
         for chunk in _chunks(source, sink, destination.chunk):
             report.records += len(chunk.records)
-            stored, refused = destination.send(chunk.records)
+            records = chunk.records
+            if origin is not None:
+                records = [from_export(record, origin) for record in records]
+            stored, refused = destination.send(records)
             for rejection in refused:
                 sink.write(chunk.lines[rejection.index], rejection, chunk.records)
             report.imported += stored
