@@ -177,5 +177,5 @@ def _project_table(projects: list[Project]) -> str:
     )
 
 
-# explain, split, export, mappings, warnings: they register themselves on `cli`
-from idmerge.cli import imports, query, tools  # noqa: E402, F401
+# import, query, replay, explain, split, export, ...: they register themselves on `cli`
+from idmerge.cli import imports, query, replay, tools  # noqa: E402, F401

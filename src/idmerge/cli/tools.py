@@ -81,21 +81,27 @@ def chosen_project(store: Store, name: str | None) -> Project:
 
 @contextmanager
 def project_store(
-    data_dir: str | None, config: str | None, name: str | None, endpoint: str
+    data_dir: str | None, config: str | None, name: str | None, endpoint: str | None
 ) -> Iterator[tuple[DuckDBStore, Project]]:
     """The store and the chosen project; ``endpoint`` is what to ask instead while
-    another process (normally the server) holds the data directory."""
+    another process (normally the server) holds the data directory (None: nothing
+    answers this over HTTP, so the server has to stop first)."""
     try:
         with opened_store(data_dir, config) as store:
             yield store, chosen_project(store, name)
     except StoreLocked as exc:
         directory = Settings.load({"data_dir": data_dir}, config=config).data_dir
         holder = re.search(r"\(PID \d+\)", exc.message)
+        advice = (
+            "stop it first, as this command opens the data directory itself"
+            if endpoint is None
+            else f"while it runs, ask it instead with {endpoint} "
+            "(Basic auth with the project secret)"
+        )
         raise StoreLocked(
             f"the data directory {str(directory)!r} is held by another process"
             f"{' ' + holder.group() if holder else ''}, normally the running server "
-            f"(`idmerge serve`): while it runs, ask it instead with {endpoint} "
-            "(Basic auth with the project secret)"
+            f"(`idmerge serve`): {advice}"
         ) from exc
 
 
