@@ -178,4 +178,4 @@ def _project_table(projects: list[Project]) -> str:
 
 
 # import, query, replay, explain, split, export, ...: they register themselves on `cli`
-from idmerge.cli import imports, query, replay, tools  # noqa: E402, F401
+from idmerge.cli import compare, imports, query, replay, tools  # noqa: E402, F401
