@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import click
+import pytest
 
+from clirun import invoker, ok
 from idmerge.cli.main import cli
 from idmerge.settings import SETTINGS
 
@@ -62,3 +65,29 @@ def test_changelog_follows_keep_a_changelog() -> None:
     """CHANGELOG.md has an Unreleased section, as Keep a Changelog asks."""
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     assert "## [Unreleased]" in changelog
+
+
+def test_the_replay_guide_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/replay.md's worked example: its file, its commands in order, and each
+    output it shows, exactly (but for the seconds a replay took)."""
+    guide = (ROOT / "docs" / "replay.md").read_text(encoding="utf-8")
+    example = guide[guide.index("## A worked example") : guide.index("## Importing")]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", example, re.S)
+    [history] = [text for kind, text in blocks if kind == "jsonl"]
+    (tmp_path / "shop-history.jsonl").write_text(history, encoding="utf-8")
+    run = invoker(tmp_path / "data", monkeypatch)
+    shown = 0
+    last = ""
+    for kind, text in blocks:
+        if kind == "sh":
+            for line in text.splitlines():
+                assert line.startswith("idmerge "), line
+                last = ok(run(*shlex.split(line)[1:])).stdout
+        elif kind == "text":
+            assert _seconds(last).rstrip("\n") == _seconds(text).rstrip("\n")
+            shown += 1
+    assert shown == 4
+
+
+def _seconds(output: str) -> str:
+    return re.sub(r" in \d+\.\d\d s", " in 0.00 s", output)
