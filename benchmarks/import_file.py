@@ -43,11 +43,12 @@ RESULTS = Path(__file__).parent / "results" / "import_file.md"
 DAY_MS = 86_400_000
 
 
-def write_file(path: Path, events: int, seed: int) -> None:
+def write_file(path: Path, events: int, seed: int, mode: str = "simplified") -> None:
+    """datagen's story of the last 29 days as Mixpanel JSON lines of ``mode``."""
     start = int(time.time() * 1000) - 30 * DAY_MS
     config = Config(events=events, users=max(events // 5, 1), seed=seed, start_ms=start, days=29)
     with path.open("wb") as out:
-        for chunk in record_chunks(config, "simplified", chunk_size=10_000):
+        for chunk in record_chunks(config, mode, chunk_size=10_000):
             out.write(
                 b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in chunk)
             )
