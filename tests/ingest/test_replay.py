@@ -263,6 +263,7 @@ def test_targets_and_refusals(shop: tuple[Store, Project]) -> None:
 def test_replay_over_a_real_duckdb_file_survives_a_reopen(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     source = project_with(store, Mode.ORIGINAL, trusted_only(mixed_stream(Mode.ORIGINAL, 500)))
+    untouched = (stored(store, source), log_outcomes(store, source), resolved(store, source))
     target = replay(store, source, Mode.SIMPLIFIED, into="new", now=now).target
     events, mapping = stored(store, target), resolved(store, target)
     store.close()
@@ -270,7 +271,13 @@ def test_replay_over_a_real_duckdb_file_survives_a_reopen(tmp_path: Path) -> Non
     try:
         assert stored(reopened, target) == events
         assert resolved(reopened, target) == mapping
-        assert stored(reopened, source) != events  # the source was not touched
+        assert stored(reopened, source) != events
+        # the source was only read
+        assert untouched == (
+            stored(reopened, source),
+            log_outcomes(reopened, source),
+            resolved(reopened, source),
+        )
         writer = ProjectWriter(reopened, get_project(reopened, "new"))
         assert sorted(writer.engine.mapping()) == sorted(mapping.items())
     finally:
