@@ -9,14 +9,25 @@ from idmerge.identity.engine import (
     Applied,
     Explanation,
     IdentityEngine,
+    failure_properties,
     paused_gc,
     split_entry,
 )
-from idmerge.identity.model import Event, LogEntry, Mode, Op, Outcome, Reason, Step
+from idmerge.identity.model import (
+    DEVICE_ID_MODES,
+    Event,
+    LogEntry,
+    Mode,
+    Op,
+    Outcome,
+    Reason,
+    Step,
+)
 from idmerge.identity.policy import DEFAULT_JUNK_IDS, DEVICE_PREFIX, Policy
 
 __all__ = [
     "DEFAULT_JUNK_IDS",
+    "DEVICE_ID_MODES",
     "DEVICE_PREFIX",
     "Applied",
     "Event",
@@ -29,6 +40,7 @@ __all__ = [
     "Policy",
     "Reason",
     "Step",
+    "failure_properties",
     "paused_gc",
     "split_entry",
 ]

@@ -24,6 +24,7 @@ from idmerge.identity.cdp import CdpRules
 from idmerge.identity.clusters import Clusters
 from idmerge.identity.legacy import LegacyRules
 from idmerge.identity.model import (
+    FAILURE_DESCRIPTION,
     SPLIT_OPS,
     Decision,
     Event,
@@ -85,6 +86,14 @@ def _rules(policy: Policy, clusters: Clusters, seen: Iterable[str]) -> Rules:
     if policy.mode is Mode.LEGACY:
         return LegacyRules(policy, clusters)
     return CdpRules(policy, clusters, seen)
+
+
+def failure_properties(mode: Mode) -> tuple[str, ...]:
+    """The properties ``mode`` writes onto an event it refuses (see ``_with_failure``)."""
+    rules = _rules(Policy.for_mode(mode), Clusters(), ())
+    if rules.describes_failures:
+        return (rules.failure_property, FAILURE_DESCRIPTION)
+    return (rules.failure_property,)
 
 
 class IdentityEngine:
@@ -159,7 +168,7 @@ class IdentityEngine:
         rules = self._rules
         failed = {**annotations, rules.failure_property: reason.value}
         if rules.describes_failures:
-            failed["$failure_description"] = reason.description
+            failed[FAILURE_DESCRIPTION] = reason.description
         return failed
 
     def _remember(self, entry: LogEntry) -> None:

@@ -22,6 +22,13 @@ class Mode(enum.StrEnum):
     CDP = "cdp"
 
 
+#: The modes that store an event under its ``$user_id``, else ``$device:`` +
+#: ``$device_id``; the others read its ``distinct_id``.
+DEVICE_ID_MODES = frozenset({Mode.SIMPLIFIED, Mode.CDP})
+#: Where a mode that describes its failures writes the reason in plain words.
+FAILURE_DESCRIPTION = "$failure_description"
+
+
 class Outcome(enum.StrEnum):
     """What one identity event did."""
 

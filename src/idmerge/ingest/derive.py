@@ -35,15 +35,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from idmerge.identity import DEVICE_PREFIX, Event, IdentityEngine, LogEntry, Mode, Op, Outcome
+from idmerge.identity import DEVICE_PREFIX, Event, IdentityEngine, LogEntry, Op, Outcome
 from idmerge.identity.original import is_guid
 from idmerge.identity.reading import nonempty
 from idmerge.profiles.model import ProfileKind, ProfileUpdate
 
-#: Modes whose history has the ``$identify`` / ``$create_alias`` links to derive from.
-SOURCE_MODES = frozenset({Mode.ORIGINAL, Mode.LEGACY})
-#: Modes that read the derived ``$device_id`` / ``$user_id``.
-TARGET_MODES = frozenset({Mode.SIMPLIFIED, Mode.CDP})
 _HOLDING = frozenset({Outcome.MERGED, Outcome.NOOP})
 
 

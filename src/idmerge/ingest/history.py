@@ -55,24 +55,24 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from idmerge.identity import DEVICE_PREFIX, Event, LogEntry, Mode, Op, Outcome, Reason
+from idmerge.identity import (
+    DEVICE_ID_MODES,
+    DEVICE_PREFIX,
+    Event,
+    LogEntry,
+    Mode,
+    Op,
+    Outcome,
+    Reason,
+    failure_properties,
+)
 from idmerge.identity.reading import MIXPANEL_IDENTITY_EVENTS, nonempty
 from idmerge.profiles.model import ProfileKind, ProfileOp, ProfileUpdate
 from idmerge.projects import Project
 from idmerge.storage.base import Store, StoredEvent, StoredProfileUpdate
 
-#: The properties each mode writes onto an event it refused.
-FAILURE_PROPERTIES: Mapping[Mode, tuple[str, ...]] = {
-    Mode.ORIGINAL: ("$failure_reason", "$failure_description"),
-    Mode.LEGACY: ("$failure_reason", "$failure_description"),
-    Mode.SIMPLIFIED: ("$identity_failure_reason",),
-    Mode.CDP: ("$identity_failure_reason",),
-}
 #: Where ``legacy`` (and a raw export, in every mode) keeps the id an event was sent with.
 BEFORE_IDENTITY = "$distinct_id_before_identity"
-#: The modes whose engine reads an event's ``distinct_id`` rather than its
-#: ``$user_id`` / ``$device_id``.
-DISTINCT_ID_MODES = frozenset({Mode.ORIGINAL, Mode.LEGACY})
 
 _decode = msgspec.json.Decoder().decode
 
@@ -125,7 +125,7 @@ def stored_event(
     props: dict[str, Any] = _decode(row.properties)
     refused = row.seq in verdicts
     if refused:
-        for key in FAILURE_PROPERTIES[mode]:
+        for key in failure_properties(mode):
             props.pop(key, None)
     if mode is Mode.LEGACY:
         sent = props.pop(BEFORE_IDENTITY, None)
@@ -134,7 +134,7 @@ def stored_event(
     elif mode is Mode.SIMPLIFIED:
         _take_back_rule_3(props, row.distinct_id)
     if (
-        target in DISTINCT_ID_MODES
+        target not in DEVICE_ID_MODES
         and "distinct_id" not in props
         and row.distinct_id
         and row.name not in MIXPANEL_IDENTITY_EVENTS
@@ -177,7 +177,7 @@ def from_export(record: Any, origin: Mode) -> Any:
     if type(record) is not dict or type(record.get("properties")) is not dict:
         return record
     props = dict(record["properties"])
-    for key in FAILURE_PROPERTIES[origin]:
+    for key in failure_properties(origin):
         props.pop(key, None)
     sent = props.pop(BEFORE_IDENTITY, None)
     if nonempty(sent):

@@ -36,8 +36,16 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from idmerge.errors import BadRequest, SplitRefused
-from idmerge.identity import Event, IdentityEngine, LogEntry, Mode, Op, paused_gc
-from idmerge.ingest.derive import SOURCE_MODES, TARGET_MODES, SimplifiedIds
+from idmerge.identity import (
+    DEVICE_ID_MODES,
+    Event,
+    IdentityEngine,
+    LogEntry,
+    Mode,
+    Op,
+    paused_gc,
+)
+from idmerge.ingest.derive import SimplifiedIds
 from idmerge.ingest.files import TRANSACTION_RECORDS
 from idmerge.ingest.history import Recorded, Split, history
 from idmerge.ingest.pipeline import ProjectWriter, Submission
@@ -93,13 +101,15 @@ def replay(
 
 
 def _derivation(source: Project, mode: Mode, log: list[LogEntry]) -> SimplifiedIds:
-    if source.mode not in SOURCE_MODES:
+    # the links come from $identify and $create_alias, which only the modes reading
+    # distinct_id have; the derived ids are read only by the others
+    if source.mode in DEVICE_ID_MODES:
         raise BadRequest(
             "--derive-simplified-ids derives ids from the $identify and $create_alias "
             f"history of a legacy or original project; {source.name!r} is "
             f"{source.mode.value}, whose events carry their ids already"
         )
-    if mode not in TARGET_MODES:
+    if mode not in DEVICE_ID_MODES:
         raise BadRequest(
             "--derive-simplified-ids writes $device_id and $user_id, which only "
             f"simplified and cdp read; replay --mode {mode.value} would ignore them"

@@ -46,8 +46,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from idmerge.errors import PayloadTooLarge
-from idmerge.identity.model import Event, Mode
+from idmerge.identity.model import DEVICE_ID_MODES, Event, Mode
 from idmerge.identity.policy import Policy
+from idmerge.identity.reading import MIXPANEL_IDENTITY_EVENTS
 from idmerge.wire.engage import profile_updates
 from idmerge.wire.results import EventBatch, Rejection, RejectReason, rejection
 from idmerge.wire.values import (
@@ -72,8 +73,6 @@ __all__ = [
     "track_events",
 ]
 
-IDENTITY_EVENTS = frozenset({"$identify", "$create_alias", "$merge"})
-_DEVICE_MODES = frozenset({Mode.SIMPLIFIED, Mode.CDP})
 _IMPORT_INSERT_ID = re.compile("[A-Za-z0-9-]{1,36}").fullmatch
 _TRACK_INSERT_ID = re.compile("[A-Za-z0-9_-]{1,64}").fullmatch
 _TIME = "properties.time"
@@ -153,7 +152,7 @@ class _Rules:
         self.trusted = trusted
         self.now_ms = now_ms
         self.is_junk = policy.is_junk
-        self.device_mode = mode in _DEVICE_MODES
+        self.device_mode = mode in DEVICE_ID_MODES
         # the order in which the engine picks the id an event is stored under
         self.id_keys = (
             ("$user_id", "$device_id", "distinct_id") if self.device_mode else ("distinct_id",)
@@ -190,7 +189,7 @@ class _Rules:
                 return Flaw("properties", RejectReason.MISSING_FIELD, "properties is missing")
             message = f"properties is {kind_of(props)}, not an object"
             return Flaw("properties", RejectReason.INVALID_TYPE, message)
-        relaxed = name in IDENTITY_EVENTS
+        relaxed = name in MIXPANEL_IDENTITY_EVENTS
         time = self.time(props.get("time"), relaxed)
         if isinstance(time, Flaw):
             return time

@@ -53,7 +53,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from idmerge.errors import BadRequest
-from idmerge.identity.model import Event, Mode
+from idmerge.identity.model import DEVICE_ID_MODES, Event, Mode
 from idmerge.identity.policy import DEVICE_PREFIX
 from idmerge.profiles.model import ProfileKind, ProfileOp, ProfileUpdate
 from idmerge.wire.values import kind_of, shown, utf8_flaw
@@ -64,7 +64,6 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_MESSAGE_ID = 100
 GROUP_KEY = "groupId"
 
-_DEVICE_MODES = frozenset({Mode.SIMPLIFIED, Mode.CDP})
 _EVENT_NAMES = {"page": "Loaded a Page", "screen": "Loaded a Screen"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -219,7 +218,7 @@ class _Message:
 
     @property
     def device_mode(self) -> bool:
-        return self.mode in _DEVICE_MODES
+        return self.mode in DEVICE_ID_MODES
 
     def identity(self) -> dict[str, str]:
         if not self.device_mode:
