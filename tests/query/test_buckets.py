@@ -17,7 +17,7 @@ SPANS = st.builds(
     lambda start, length, unit, days: Buckets(
         start, start + dt.timedelta(days=length), unit, days if unit is Unit.DAY else None
     ),
-    st.dates(dt.date(1971, 1, 1), dt.date(2100, 1, 1)),
+    st.dates(dt.date(1900, 1, 1), dt.date(2100, 1, 1)),
     st.integers(0, 400),
     st.sampled_from(list(Unit)),
     st.one_of(st.none(), st.integers(1, 40)),
@@ -25,18 +25,30 @@ SPANS = st.builds(
 
 
 @settings(max_examples=200, deadline=None)
-@given(buckets=SPANS, offsets=st.lists(st.integers(0, 10**12), min_size=1, max_size=20))
+@given(buckets=SPANS, offsets=st.lists(st.integers(-(10**11), 10**12), min_size=1, max_size=20))
 def test_sql_and_python_agree_and_every_time_falls_in_a_listed_bucket(
     buckets: Buckets, offsets: list[int]
 ) -> None:
-    times = [buckets.start_ms + o % (buckets.end_ms - buckets.start_ms) for o in offsets]
-    sql = ", ".join(buckets.sql(str(t)) for t in times)
-    assert list(duckdb.sql(f"SELECT {sql}").fetchall()[0]) == [buckets.start_of(t) for t in times]
+    # anywhere: before from_date and after to_date too, as the range extended
+    anywhere = [buckets.start_ms + o for o in offsets]
+    sql = ", ".join(buckets.sql(str(t)) for t in anywhere)
+    assert list(duckdb.sql(f"SELECT {sql}").fetchall()[0]) == [
+        buckets.start_of(t) for t in anywhere
+    ]
     starts = list(buckets.starts())
     assert len(starts) == buckets.count()
-    for t in times:
+    for t in anywhere:
         start = buckets.start_of(t)
-        assert start in starts and start <= t < buckets.next_start(start)
+        assert start <= t < buckets.next_start(start)
+        if buckets.start_ms <= t < buckets.end_ms:
+            assert start in starts
+
+
+def test_the_last_month_of_year_9999_has_an_end() -> None:
+    """No next month can be written down: its start is counted, not made a date."""
+    params = {"from_date": "9999-11-15", "to_date": "9999-12-31", "unit": "month"}
+    buckets = Buckets.from_params(params, (Unit.MONTH,))
+    assert buckets.labels() == ["9999-11-01", "9999-12-01"]
 
 
 def test_labels_by_unit() -> None:

@@ -82,7 +82,9 @@ def test_steps_in_order_with_other_events_between(project_writer: Make) -> None:
             "cat": [track("2024-05-01 12:00", "B", device=D3)],  # never entered
         },
     )
-    assert counts(writer, spec("A", "B", "C")) == [2, 2, 1]
+    day = funnel(writer.store, writer.project, spec("A", "B", "C"))["data"]["2024-05-01"]
+    assert [step["count"] for step in day["steps"]] == [2, 2, 1]
+    assert day["analysis"]["worst"] == 2  # the drop from B to C: 1.0, then 0.5
 
 
 def test_reference_examples_of_order(project_writer: Make) -> None:

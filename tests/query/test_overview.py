@@ -188,6 +188,8 @@ def test_default_range_is_the_30_days_up_to_the_newest_event(project_writer: Mak
     assert (later["from_date"], later["to_date"]) == ("2024-06-01", "2024-06-01")
     only_to = overview(writer.store, writer.project, None, MAY_1, today=today)
     assert (only_to["from_date"], only_to["to_date"]) == ("2024-04-02", "2024-05-01")
+    year_1 = overview(writer.store, writer.project, None, dt.date(1, 1, 10), today=today)
+    assert (year_1["from_date"], year_1["to_date"]) == ("0001-01-01", "0001-01-10")
 
 
 @pytest.mark.parametrize(
@@ -196,6 +198,7 @@ def test_default_range_is_the_30_days_up_to_the_newest_event(project_writer: Mak
         ({"from_date": "2024-05-02", "to_date": "2024-05-01"}, "to_date (2024-05-01) is before"),
         ({"from_date": "May 1st"}, "from_date must be a day as YYYY-MM-DD"),
         ({"to_date": "2024-5-1"}, "to_date must be a day as YYYY-MM-DD"),
+        ({"to_date": "2024-W18-3"}, "to_date must be a day as YYYY-MM-DD"),
         ({"from_date": "2000-01-01", "to_date": "2024-05-01"}, "at most 3,660"),
     ],
 )

@@ -4,6 +4,7 @@ runs with the server in three time zones): every rule of
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from idmerge.errors import BadRequest
 from idmerge.identity import Mode
 from idmerge.ingest import ProjectWriter
+from idmerge.query.buckets import Buckets
 from idmerge.query.retention import RetentionSpec, retention, retention_sql
 from journeys import Step, alias, device_id, ingest, journeys, ms, track
 from snapshots import assert_snapshot
@@ -331,6 +333,14 @@ def test_a_bad_expression_is_a_400_naming_its_parameter(writer: ProjectWriter, n
     spec = RetentionSpec.from_params({**MAY_1_2, "born_event": "App Open", name: "1 +"})
     with pytest.raises(BadRequest, match=name):
         retention_sql(writer.project, spec)
+
+
+def test_a_spec_built_by_hand_is_checked_too() -> None:
+    may = Buckets(dt.date(2024, 5, 1), dt.date(2024, 5, 2))
+    with pytest.raises(BadRequest, match="interval must be between 1 and 90"):
+        RetentionSpec(may, born_event="App Open", interval=91)
+    with pytest.raises(BadRequest, match="born_event is required"):
+        RetentionSpec(may)
 
 
 def test_compounded_needs_no_born_event() -> None:

@@ -254,6 +254,27 @@ def test_a_retry_counts_once_a_new_insert_id_twice(project_writer: Make) -> None
     assert {k: v["2024-05-01"] for k, v in numeric.items()} == {"5 - 6": 1, "6 - 7": 0, "7 - 8": 1}
 
 
+def test_a_retry_counts_as_the_last_one_stored_before_where_and_on(project_writer: Make) -> None:
+    writer = project_writer(Mode.SIMPLIFIED)
+    for price in (5, 7):  # a retry whose properties changed
+        sent = track("2024-05-01 10:00", "App Open", device=D1, insert_id="r", price=price)
+        ingest(writer, journeys(Mode.SIMPLIFIED, {"a": [sent]}))
+    assert values(seg(writer, where='properties["price"] == 5'))["App Open"]["2024-05-01"] == 0
+    on_price = values(seg(writer, on='properties["price"]'))
+    assert {k: v["2024-05-01"] for k, v in on_price.items()} == {"7": 1}
+
+
+def test_undefined_is_one_key_with_the_string_undefined(project_writer: Make) -> None:
+    writer = project_writer(Mode.SIMPLIFIED)
+    steps = [
+        track("2024-05-01 10:00", "App Open", device=D1),
+        track("2024-05-01 11:00", "App Open", device=D1, **{"$os": "undefined"}),
+    ]
+    ingest(writer, journeys(Mode.SIMPLIFIED, {"a": steps}))
+    answer = values(seg(writer, on='properties["$os"]'))
+    assert answer == {"undefined": {"2024-05-01": 2, "2024-05-02": 0, "2024-05-03": 0}}
+
+
 # -- who is a user -----------------------------------------------------------------
 
 

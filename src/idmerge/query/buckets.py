@@ -14,6 +14,7 @@ intervals, ``YYYY-MM-DD HH:00:00`` for hours and ``YYYY-MM-DD HH:MM:00`` for min
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,42 +94,48 @@ class Buckets:
         """The millisecond after the range's last day."""
         return p.day_start_ms(self.to_date) + DAY_MS
 
+    def _grid(self) -> tuple[int, int] | None:
+        """``(origin, width)`` when every bucket starts at ``origin + k * width``
+        (all but months)."""
+        if self.days is not None:
+            return self.start_ms, self.days * DAY_MS
+        if self.unit is Unit.MONTH:
+            return None
+        if self.unit is Unit.WEEK:  # 1970-01-05 was a Monday
+            return 4 * DAY_MS, WEEK_MS
+        return 0, UNIT_MS[self.unit]
+
     def sql(self, time_ms: str) -> str:
         """BIGINT SQL of the start (ms) of the bucket ``time_ms`` (BIGINT ms SQL)
         falls in. Meant for times inside the range; other times get the bucket they
         would have, were the range extended."""
-        if self.days is not None:
-            width = self.days * DAY_MS
-            return f"({self.start_ms} + ({time_ms} - {self.start_ms}) // {width} * {width})"
-        if self.unit is Unit.MONTH:
+        grid = self._grid()
+        if grid is None:
             return f"epoch_ms(date_trunc('month', epoch_ms({time_ms})))"
-        if self.unit is Unit.WEEK:  # 1970-01-01 was a Thursday: Mondays are 3 days later
-            shifted = f"({time_ms} + {3 * DAY_MS})"
-            return f"({shifted} - ({shifted} % {WEEK_MS} + {WEEK_MS}) % {WEEK_MS} - {3 * DAY_MS})"
-        width = UNIT_MS[self.unit]
-        return f"({time_ms} - ({time_ms} % {width} + {width}) % {width})"
+        origin, width = grid
+        offset = time_ms
+        if origin:  # bracketed when negative, lest "- -" read as a comment
+            offset = f"({time_ms} - {origin if origin > 0 else f'({origin})'})"
+        # DuckDB's % keeps the dividend's sign: adding width and taking % again floors
+        return f"({time_ms} - ({offset} % {width} + {width}) % {width})"
 
     def start_of(self, time_ms: int) -> int:
         """What :meth:`sql` computes, in Python."""
-        if self.days is not None:
-            width = self.days * DAY_MS
-            return self.start_ms + (time_ms - self.start_ms) // width * width
-        if self.unit is Unit.MONTH:
+        grid = self._grid()
+        if grid is None:
             moment = _EPOCH + dt.timedelta(milliseconds=time_ms)
             first = dt.datetime(moment.year, moment.month, 1, tzinfo=dt.UTC)
             return int((first - _EPOCH).total_seconds()) * 1000
-        if self.unit is Unit.WEEK:
-            shifted = time_ms + 3 * DAY_MS
-            return shifted - shifted % WEEK_MS - 3 * DAY_MS
-        return time_ms - time_ms % UNIT_MS[self.unit]
+        origin, width = grid
+        return time_ms - (time_ms - origin) % width
 
     def next_start(self, start: int) -> int:
         """The start of the bucket after the one starting at ``start``."""
-        if self.days is not None:
-            return start + self.days * DAY_MS
-        if self.unit is Unit.MONTH:
-            return self.start_of(start + 32 * DAY_MS)
-        return start + UNIT_MS[self.unit]
+        grid = self._grid()
+        if grid is None:  # counted in days: the next month may be past year 9999
+            moment = _EPOCH + dt.timedelta(milliseconds=start)
+            return start + calendar.monthrange(moment.year, moment.month)[1] * DAY_MS
+        return start + grid[1]
 
     def starts(self) -> Iterator[int]:
         """The start of every bucket the range touches, in order (the first may
@@ -139,11 +146,11 @@ class Buckets:
             start = self.next_start(start)
 
     def count(self) -> int:
-        if self.days is None and self.unit is not Unit.MONTH:
-            first = self.start_of(self.start_ms)
-            width = UNIT_MS[self.unit]
-            return (self.end_ms - first + width - 1) // width
-        return sum(1 for _ in self.starts())
+        grid = self._grid()
+        if grid is None:
+            return sum(1 for _ in self.starts())
+        width = grid[1]
+        return (self.end_ms - self.start_of(self.start_ms) + width - 1) // width
 
     def label(self, start: int) -> str:
         """The label of the bucket that starts at ``start`` ms."""

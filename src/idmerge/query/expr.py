@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
 from idmerge.errors import BadRequest
 from idmerge.query.syntax import (
@@ -36,12 +36,14 @@ from idmerge.query.syntax import (
     ConstList,
     DateTimeConst,
     Expr,
+    Function,
     Logical,
     Negate,
     Node,
     Not,
     Ref,
     Scalar,
+    Source,
     as_binary_op,
     as_function,
     as_source,
@@ -50,10 +52,8 @@ from idmerge.query.syntax import (
 MAX_LENGTH = 10_000  # characters of expression text
 MAX_DEPTH = 64  # levels of nesting: parentheses, calls, not, unary minus, operators
 
-SOURCES: frozenset[str] = frozenset(("properties", "event", "user"))
-FUNCTIONS: frozenset[str] = frozenset(
-    ("defined", "boolean", "number", "string", "floor", "round", "ceil")
-)
+SOURCES: frozenset[str] = frozenset(get_args(Source))
+FUNCTIONS: frozenset[str] = frozenset(get_args(Function))
 _CONSTANTS: dict[str, Scalar] = {"true": True, "false": False, "null": None}
 _KEYWORDS = SOURCES | FUNCTIONS | _CONSTANTS.keys() | {"and", "or", "not", "in", "datetime"}
 _COMPARISONS = ("==", "!=", ">=", "<=", ">", "<", "in")

@@ -83,21 +83,24 @@ class FunnelSpec:
         overriding the saved window."""
         if saved is not None:
             steps = parse_steps(msgspec.json.decode(saved.steps))
-            default_length, default_unit = saved.length, saved.length_unit
+            length, unit = _window(params, saved.length, saved.length_unit)
         else:
             steps = parse_steps(params.get("steps"))
-            default_length, default_unit = 7, "day"
-        length = p.integer(params, "length", default_length, 1, 90 * 86_400)
-        unit = p.choice(params, "length_unit", default_unit, tuple(LENGTH_UNITS))
-        assert length is not None
+            length, unit = _window(params)
         return cls(
             steps=steps,
             buckets=Buckets.from_params(params, UNITS),
             length_ms=length * LENGTH_UNITS[unit],
             on=p.text(params, "on"),
             where=p.text(params, "where"),
-            limit=p.integer(params, "limit", 255, 1, 10_000) or 255,
+            limit=p.integer(params, "limit", 255, 1, 10_000),
         )
+
+
+def _window(params: p.Params, length: int = 7, unit: str = "day") -> tuple[int, str]:
+    """``length`` and ``length_unit`` as ``params`` give them, else as given here."""
+    length = p.integer(params, "length", length, 1, 90 * 86_400)
+    return length, p.choice(params, "length_unit", unit, tuple(LENGTH_UNITS))
 
 
 def check_funnel(steps: tuple[FunnelStep, ...], length_ms: int) -> None:
@@ -173,20 +176,19 @@ def funnel_sql(project: Project, spec: FunnelSpec) -> tuple[str, dict[str, Any]]
         segment = f", CASE WHEN s0 THEN {on} END AS seg"
     relation = f"SELECT * FROM ({resolved_events(project)}) e WHERE " + " AND ".join(filters)
     # Steps sharing an event could match one occurrence twice: count retries once and
-    # keep each matched row's seq to tell occurrences apart.
+    # keep each matched row's seq to tell occurrences apart (only then: it costs).
     shared = len(set(names)) < len(names)
     if shared:
         relation = deduplicated(relation)
+    seq = ", e.seq AS q" if shared else ""
     ev = (
-        f"SELECT e.distinct_id AS u, e.time AS t, e.seq AS q, {', '.join(flags)}{segment} "
+        f"SELECT e.distinct_id AS u, e.time AS t{seq}, {', '.join(flags)}{segment} "
         f"FROM ({relation}) e"
     )
     bucket = spec.buckets.sql("t")
     entering = "FROM ev WHERE s0 AND t >= $start AND t < $end"
-    overall = (
-        f"SELECT u, {bucket} AS b, NULL::VARCHAR AS g, min(t) AS t0, arg_min(q, t) AS q0 "
-        f"{entering} GROUP BY u, b"
-    )
+    first = "min(t) AS t0" + (", arg_min(q, t) AS q0" if shared else "")
+    overall = f"SELECT u, {bucket} AS b, NULL::VARCHAR AS g, {first} {entering} GROUP BY u, b"
     ctes = [f"ev AS MATERIALIZED ({ev})"]
     if spec.on is None:
         ctes.append(f"entry AS ({overall})")
@@ -194,7 +196,7 @@ def funnel_sql(project: Project, spec: FunnelSpec) -> tuple[str, dict[str, Any]]
         undefined = sql_string(UNDEFINED_SEGMENT)
         ctes += [
             f"by_segment AS (SELECT u, {bucket} AS b, coalesce(seg, {undefined}) AS g, "
-            f"min(t) AS t0, arg_min(q, t) AS q0 {entering} GROUP BY u, b, g)",
+            f"{first} {entering} GROUP BY u, b, g)",
             # ranked, not ORDER BY ... LIMIT: DuckDB 2.0 can drop a LIMIT under IN
             "top AS (SELECT g, row_number() OVER (ORDER BY count(*) DESC, g) AS r "
             "FROM by_segment GROUP BY g)",
@@ -306,11 +308,8 @@ def save_funnel(store: Store, project: Project, params: p.Params, now_ms: int) -
     """Keep the funnel ``params`` describe (``name``, ``steps``, and optionally
     ``length`` and ``length_unit``, default 7 days) and answer it as listed."""
     name = p.text(params, "name", required=True)
-    assert name is not None
     steps = parse_steps(params.get("steps"))
-    length = p.integer(params, "length", 7, 1, 90 * 86_400)
-    unit = p.choice(params, "length_unit", "day", tuple(LENGTH_UNITS))
-    assert length is not None
+    length, unit = _window(params)
     check_funnel(steps, length * LENGTH_UNITS[unit])  # refused now, not at query time
     saved = store.save_funnel(project.id, name, steps_json(steps), length, unit, now_ms)
     return described(saved)

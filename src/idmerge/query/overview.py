@@ -91,7 +91,7 @@ def newest_day(store: Store, project: Project) -> dt.date | None:
     """The UTC day of the project's newest event (by its time), None without events."""
     sql = "SELECT max(time) AS newest FROM events WHERE project_id = $project"
     (row,) = _rows(store, sql, {"project": project.id})
-    return None if row["newest"] is None else _day(row["newest"])
+    return None if row["newest"] is None else p.day_of(row["newest"])
 
 
 def date_range(
@@ -103,7 +103,8 @@ def date_range(
         end = newest_day(store, project) or today
         if spec.from_date is not None:
             end = max(end, spec.from_date)
-    start = spec.from_date or end - dt.timedelta(days=DEFAULT_DAYS - 1)
+    # cut short near year 1, the first day a date can name
+    start = spec.from_date or end - min(dt.timedelta(days=DEFAULT_DAYS - 1), end - dt.date.min)
     _check(start, end)
     return start, end
 
@@ -174,7 +175,3 @@ def overview(
 
 def _rows(store: Store, sql: str, values: dict[str, Any]) -> list[dict[str, Any]]:
     return [row for batch in store.query(sql, values) for row in batch.to_pylist()]
-
-
-def _day(time_ms: int) -> dt.date:
-    return dt.date(1970, 1, 1) + dt.timedelta(milliseconds=time_ms - time_ms % p.DAY_MS)

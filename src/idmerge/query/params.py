@@ -9,8 +9,9 @@ accepts a value either as text or already decoded.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 import msgspec
 
@@ -18,8 +19,13 @@ from idmerge.errors import BadRequest
 
 Params = Mapping[str, Any]
 DAY_MS = 86_400_000
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
+@overload
+def text(params: Params, name: str, *, required: Literal[True]) -> str: ...
+@overload
+def text(params: Params, name: str, *, required: bool = False) -> str | None: ...
 def text(params: Params, name: str, *, required: bool = False) -> str | None:
     value = params.get(name)
     if value is None or value == "":
@@ -34,9 +40,8 @@ def text(params: Params, name: str, *, required: bool = False) -> str | None:
 def day(params: Params, name: str) -> dt.date:
     """A required ``YYYY-MM-DD`` day."""
     raw = text(params, name, required=True)
-    assert raw is not None
     try:
-        if len(raw) != 10:
+        if not _DAY.fullmatch(raw):  # fromisoformat also takes "2024-W18-3"
             raise ValueError
         return dt.date.fromisoformat(raw)
     except ValueError:
@@ -56,6 +61,15 @@ def day_start_ms(day_: dt.date) -> int:
     return (day_ - dt.date(1970, 1, 1)).days * DAY_MS
 
 
+def day_of(time_ms: int) -> dt.date:
+    """The UTC day ``time_ms`` (ms since the epoch) falls on."""
+    return dt.date(1970, 1, 1) + dt.timedelta(days=time_ms // DAY_MS)
+
+
+@overload
+def integer(params: Params, name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def integer(params: Params, name: str, default: None, low: int, high: int) -> int | None: ...
 def integer(params: Params, name: str, default: int | None, low: int, high: int) -> int | None:
     value = params.get(name)
     if value is None or value == "":

@@ -51,7 +51,7 @@ from typing import Any
 from idmerge.errors import BadRequest
 from idmerge.projects import Project
 from idmerge.query import params as p
-from idmerge.query.buckets import DAY_MS, Buckets, Unit
+from idmerge.query.buckets import DAY_MS, WEEK_MS, Buckets, Unit
 from idmerge.query.compile import Scope, compile_where
 from idmerge.query.resolved import resolved_events
 from idmerge.storage.base import Store
@@ -59,7 +59,7 @@ from idmerge.storage.base import Store
 RETENTION_TYPES = ("birth", "compounded")
 UNITS = (Unit.DAY, Unit.WEEK, Unit.MONTH)
 #: a bucket's unit in ms: a month is 30 days, as Mixpanel counts it
-UNIT_LENGTH_MS = {Unit.DAY: DAY_MS, Unit.WEEK: 7 * DAY_MS, Unit.MONTH: 30 * DAY_MS}
+UNIT_LENGTH_MS = {Unit.DAY: DAY_MS, Unit.WEEK: WEEK_MS, Unit.MONTH: 30 * DAY_MS}
 MAX_INTERVAL = {Unit.DAY: 90, Unit.WEEK: 13, Unit.MONTH: 3}
 MAX_INTERVAL_COUNT = 366
 #: the ``k`` of the rows that carry a cohort's size rather than a bucket's count
@@ -89,21 +89,19 @@ class RetentionSpec:
         buckets = Buckets.from_params(params, UNITS, Unit.DAY, interval=False)
         retention_type = p.choice(params, "retention_type", "birth", RETENTION_TYPES)
         born_event = p.text(params, "born_event", required=retention_type == "birth")
-        spec = cls(
+        return cls(
             buckets=buckets,
             retention_type=retention_type,
             born_event=born_event if retention_type == "birth" else None,
             event=p.text(params, "event"),
             born_where=p.text(params, "born_where"),
             where=p.text(params, "where"),
-            interval=p.integer(params, "interval", 1, 1, MAX_INTERVAL[buckets.unit]) or 1,
-            interval_count=p.integer(params, "interval_count", 1, 1, MAX_INTERVAL_COUNT) or 1,
+            interval=p.integer(params, "interval", 1, 1, MAX_INTERVAL[buckets.unit]),
+            interval_count=p.integer(params, "interval_count", 1, 1, MAX_INTERVAL_COUNT),
             unbounded=p.boolean(params, "unbounded_retention"),
         )
-        spec.check()
-        return spec
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         """A 400 for a spec built by hand that :meth:`from_params` would refuse."""
         if self.retention_type not in RETENTION_TYPES:
             raise BadRequest(f"retention_type must be one of {', '.join(RETENTION_TYPES)}")
@@ -136,7 +134,6 @@ def retention_sql(project: Project, spec: RetentionSpec) -> tuple[str, dict[str,
     """The retention's SQL and parameters: rows ``(cohort, k, n)``, ``cohort`` the
     start ms of a cohort bucket, ``n`` the users of that cohort in bucket ``k``
     (unbounded: whose last return is in bucket ``k``), or its size when ``k`` is -1."""
-    spec.check()
     birth = spec.retention_type == "birth"
     span = (spec.interval_count + 1) * spec.width_ms  # a user's whole window
     values: dict[str, Any] = {

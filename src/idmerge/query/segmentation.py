@@ -77,7 +77,7 @@ class SegmentationSpec:
             type=p.choice(params, "type", "general", TYPES),
             on=p.text(params, "on"),
             where=p.text(params, "where"),
-            limit=p.integer(params, "limit", 60, 1, MAX_LIMIT) or 60,
+            limit=p.integer(params, "limit", 60, 1, MAX_LIMIT),
         )
         _check(spec.where, spec.on, compile_on)
         return spec
@@ -99,7 +99,7 @@ class NumericSpec:
         spec = cls(
             event=_event(params),
             buckets=Buckets.from_params(params, (Unit.HOUR, Unit.DAY), interval=False),
-            on=p.text(params, "on", required=True) or "",
+            on=p.text(params, "on", required=True),
             where=p.text(params, "where"),
             type=p.choice(params, "type", "general", TYPES),
         )
