@@ -135,6 +135,16 @@ def test_service_account_and_bare_secret(server: LiveServer) -> None:
         headers={"Authorization": "Basic " + base64.b64encode(secret.encode()).decode()},
     )
     assert bare.status_code == 200
+    plain = httpx.get(  # a service account as plain user:secret, not base64
+        server.url + "/api/2.0/cohorts/list",
+        params={"project_id": "legacy"},
+        headers={"Authorization": f"Basic svc:{secret}"},
+    )
+    assert plain.status_code == 200
+    garbled = httpx.get(  # neither base64 nor user:secret
+        server.url + "/api/2.0/cohorts/list", headers={"Authorization": "Basic !!not-base64!!"}
+    )
+    assert garbled.status_code == 401 and "HTTP Basic" in garbled.json()["error"]
 
 
 @pytest.mark.parametrize("mode", ["simplified", "original", "cdp"])
@@ -206,11 +216,14 @@ def test_mappings_in_three_formats_and_split(server: LiveServer) -> None:
     )  # fmt: skip
     rows = get(server, "original", "/api/identity/mappings").text.splitlines()
     assert {"distinct_id": device, "resolved_distinct_id": user} in map(json.loads, rows)
-    csv_text = get(server, "original", "/api/identity/mappings", format="csv").text
-    assert f"{device},{user}" in csv_text.splitlines()
+    csv = get(server, "original", "/api/identity/mappings", format="csv")
+    assert f"{device},{user}" in csv.text.splitlines()
     parquet = get(server, "original", "/api/identity/mappings", format="parquet")
     table = pq.read_table(io.BytesIO(parquet.content)).to_pylist()
     assert {"distinct_id": device, "resolved_distinct_id": user} in table
+    for answer, suffix in ((csv, "csv"), (parquet, "parquet")):
+        disposition = f'attachment; filename="original-identity-mappings.{suffix}"'
+        assert answer.headers["content-disposition"] == disposition
     bad = get(server, "original", "/api/identity/mappings", format="xml")
     assert bad.status_code == 400 and "format" in bad.json()["error"]
 

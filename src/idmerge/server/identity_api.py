@@ -55,9 +55,8 @@ async def identity_mappings(request: Request, project: Project, params: dict[str
     chunks = await streamed(mappings.mapping_chunks(state_of(request).store, project, form))
     headers = {}
     if form != "json":
-        suffix = "csv" if form == "csv" else "parquet"
         headers["Content-Disposition"] = (
-            f'attachment; filename="{project.name}-identity-mappings.{suffix}"'
+            f'attachment; filename="{project.name}-identity-mappings.{form}"'
         )
     return StreamingResponse(chunks, media_type=mappings.MEDIA_TYPES[form], headers=headers)
 

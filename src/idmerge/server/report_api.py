@@ -10,7 +10,6 @@ snapshot of its own, so a long report never holds up ingestion.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from idmerge.query import funnels, retention, segmentation
 from idmerge.query import params as p
 from idmerge.server.api import api_endpoint, state_of
 from idmerge.server.http import json_response
+from idmerge.server.state import now_ms
 from idmerge.storage.base import Store
 
 
@@ -44,8 +44,11 @@ def _report(
 @api_endpoint
 async def funnel(request: Request, project: Project, params: dict[str, Any]) -> Response:
     store = state_of(request).store
-    spec = await run_in_threadpool(funnels.funnel_of, store, project, params)
-    return json_response(await run_in_threadpool(funnels.funnel, store, project, spec))
+
+    def run() -> dict[str, Any]:  # funnel_of may read a saved funnel: one worker hop
+        return funnels.funnel(store, project, funnels.funnel_of(store, project, params))
+
+    return json_response(await run_in_threadpool(run))
 
 
 @api_endpoint
@@ -94,8 +97,7 @@ async def saved_funnels(request: Request, project: Project, params: dict[str, An
     """GET: every saved funnel with its definition; POST: save a new one (201)."""
     store = state_of(request).store
     if request.method == "POST":
-        now_ms = int(time.time() * 1000)
-        saved = await run_in_threadpool(funnels.save_funnel, store, project, params, now_ms)
+        saved = await run_in_threadpool(funnels.save_funnel, store, project, params, now_ms())
         return json_response(saved, 201)
     found = await run_in_threadpool(store.saved_funnels, project.id)
     return json_response([funnels.described(f) for f in found])

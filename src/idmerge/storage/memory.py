@@ -32,6 +32,14 @@ from idmerge.storage.duckdb_schema import (
 )
 
 ProfileKey = tuple[str, str, str]  # (kind, group_key, target)
+#: the schema of each of ``QUERY_TABLES``, without its project_id column
+_QUERY_SCHEMAS = dict(
+    zip(
+        QUERY_TABLES,
+        (EVENT_SCHEMA, LOG_SCHEMA, MAPPING_TABLE_SCHEMA, UPDATE_SCHEMA, PROFILE_SCHEMA),
+        strict=True,
+    )
+)
 
 
 @dataclass
@@ -172,8 +180,12 @@ class MemoryStore:
 
     def _arrow_tables(self) -> dict[str, pa.Table]:
         """Every project's rows as the DuckDB store's tables (with ``project_id``)."""
-        parts: dict[str, list[pa.Table]] = {name: [] for name in QUERY_TABLES}
-        for project_id, data in sorted(self._data.items()):
+        project_id = pa.field("project_id", pa.int32())
+        parts = {
+            name: [schema.insert(0, project_id).empty_table()]
+            for name, schema in _QUERY_SCHEMAS.items()
+        }
+        for pid, data in sorted(self._data.items()):
             mapping = sorted(data.mapping.items())
             for name, table in (
                 ("events", rows_table(data.events, EVENT_SCHEMA)),
@@ -182,21 +194,10 @@ class MemoryStore:
                 ("profile_updates", rows_table(data.profile_updates, UPDATE_SCHEMA)),
                 ("profiles", rows_table(list(data.profiles.values()), PROFILE_SCHEMA)),
             ):
-                ids = pa.array([project_id] * len(table), pa.int32())
-                parts[name].append(table.add_column(0, "project_id", ids))
-        schemas = {
-            "events": EVENT_SCHEMA,
-            "identity_log": LOG_SCHEMA,
-            "identity_mapping": MAPPING_TABLE_SCHEMA,
-            "profile_updates": UPDATE_SCHEMA,
-            "profiles": PROFILE_SCHEMA,
-        }
-        return {
-            name: pa.concat_tables(found)
-            if found
-            else schemas[name].insert(0, pa.field("project_id", pa.int32())).empty_table()
-            for name, found in parts.items()
-        }
+                parts[name].append(
+                    table.add_column(0, project_id, pa.array([pid] * len(table), pa.int32()))
+                )
+        return {name: pa.concat_tables(found) for name, found in parts.items()}
 
     def close(self) -> None:
         pass

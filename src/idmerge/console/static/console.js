@@ -94,6 +94,14 @@ function failure(error) {
   return el("p", { class: "error", role: "alert" }, error.message);
 }
 
+/** A chart's y-axis step: the smallest 1, 2 or 5 times a power of ten with which
+ * ``ticks`` steps reach ``most``; counts are whole, so never less than 1. */
+function tickStep(most, ticks) {
+  const rough = Math.max(1, most / ticks);
+  const power = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough);
+}
+
 // -- the secret ---------------------------------------------------------------------
 
 function askSecret(then, problem) {

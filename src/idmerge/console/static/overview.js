@@ -57,19 +57,12 @@
 
   const WIDTH = 1000, LEFT = 64, RIGHT = 16, TOP = 14, BOTTOM = 28;
 
-  /** The y axis's step: the smallest whole 1, 2 or 5 * 10^k with ``TICKS`` steps
-   * reaching ``most`` (counts are whole numbers). */
-  const TICKS = 4;
-  function tickStep(most) {
-    const rough = Math.max(1, most / TICKS);
-    const power = 10 ** Math.floor(Math.log10(rough));
-    return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough);
-  }
+  const TICKS = 4; // grid lines above 0 on every chart
 
   /** The frame every chart shares: a band per day (``x`` is its middle), grid lines
    * with their values, and day labels. */
   function frame(days, height, most) {
-    const step = tickStep(most), top = step * TICKS;
+    const step = tickStep(most, TICKS), top = step * TICKS;
     const inner = height - TOP - BOTTOM;
     const band = (WIDTH - LEFT - RIGHT) / Math.max(1, days.length);
     const x = (i) => LEFT + (i + 0.5) * band;

@@ -224,13 +224,6 @@
       "(unique) per day or week.", [field("event", event), field("count", type), field("unit", unit)], run);
   }
 
-  // A step of 1, 2 or 5 times a power of ten that puts at most 5 ticks above 0; counts
-  // are whole, so never less than 1.
-  function tickStep(top) {
-    const raw = top / 5, power = 10 ** Math.floor(Math.log10(raw));
-    return Math.max(1, [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw));
-  }
-
   const lineColor = (k) => LINE_COLORS[k % LINE_COLORS.length];
 
   function lineChart({ series, values }) {
@@ -238,7 +231,7 @@
     const top = Math.max(0, ...keys.flatMap((key) => series.map((label) => values[key][label] || 0)));
     if (!series.length || !top) return empty("No such event in this range.");
     const width = 1000, height = 260, left = 56, right = 24, above = 14, below = 40;
-    const step = tickStep(top), yMax = Math.ceil(top / step) * step;
+    const step = tickStep(top, 5), yMax = Math.ceil(top / step) * step;
     const x = (i) => left + (series.length > 1 ? (i * (width - left - right)) / (series.length - 1)
                                                : (width - left - right) / 2);
     const y = (v) => above + (height - above - below) * (1 - v / yMax);
