@@ -25,19 +25,17 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from idmerge.ingest import ProjectWriter
-from idmerge.ingest.files import CHUNK, WriterDestination, import_file
+from idmerge.ingest.files import CHUNK, WriterDestination, import_file, reject_path
 from idmerge.storage.duckdb import open_store
 
 from benchmarks.datagen import Config, record_chunks
-from benchmarks.server_ingest import _load, _request, start_server
+from benchmarks.server_ingest import _load, _request, create_project, start_server
 
 RESULTS = Path(__file__).parent / "results" / "import_file.md"
 DAY_MS = 86_400_000
@@ -45,7 +43,7 @@ DAY_MS = 86_400_000
 
 def write_file(path: Path, events: int, seed: int, mode: str = "simplified") -> None:
     """datagen's story of the last 29 days as Mixpanel JSON lines of ``mode``."""
-    start = int(time.time() * 1000) - 30 * DAY_MS
+    start = now_ms() - 30 * DAY_MS
     config = Config(events=events, users=max(events // 5, 1), seed=seed, start_ms=start, days=29)
     with path.open("wb") as out:
         for chunk in record_chunks(config, mode, chunk_size=10_000):
@@ -54,13 +52,8 @@ def write_file(path: Path, events: int, seed: int, mode: str = "simplified") -> 
             )
 
 
-def create_project(data_dir: str) -> dict[str, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "idmerge", "project", "create", "bench", "--data-dir", data_dir],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    project: dict[str, str] = json.loads(done.stdout)
-    return project
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def direct(path: Path) -> tuple[float, int, int]:
@@ -71,13 +64,11 @@ def direct(path: Path) -> tuple[float, int, int]:
         try:
             writer = ProjectWriter(store, store.projects()[0])
             started = time.perf_counter()
-            report = import_file(
-                WriterDestination(writer, "mixpanel", lambda: int(time.time() * 1000)), path
-            )
+            report = import_file(WriterDestination(writer, "mixpanel", now_ms), path)
             return time.perf_counter() - started, report.imported, report.rejected
         finally:
             store.close()
-            path.with_name(path.name + ".rejects.jsonl").unlink(missing_ok=True)
+            reject_path(path).unlink(missing_ok=True)
 
 
 def requests(path: Path, secret: str) -> Iterator[bytes]:

@@ -29,13 +29,9 @@ from idmerge.ingest.replay import replay
 from idmerge.projects import create_project
 from idmerge.storage.duckdb import open_store
 
-from benchmarks.import_file import write_file
+from benchmarks.import_file import now_ms, write_file
 
 RESULTS = Path(__file__).parent / "results" / "replay.md"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def main() -> None:

@@ -154,6 +154,17 @@ def _free_port() -> int:
         return port
 
 
+def create_project(data_dir: str) -> dict[str, str]:
+    """A ``simplified`` project ``bench`` in ``data_dir``, as ``idmerge project create``
+    prints it (with its token and secret)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "idmerge", "project", "create", "bench", "--data-dir", data_dir],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    project: dict[str, str] = json.loads(done.stdout)
+    return project
+
+
 def start_server(data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
     """This module's server child over ``data_dir``, once it answers ``/health``."""
     port = _free_port()
@@ -180,13 +191,7 @@ def _pct(values: list[float], q: float) -> float:
 def run(events: int, clients: int, track_clients: int, seed: int) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="idmerge-bench-") as data_dir:
-        project = json.loads(
-            subprocess.run(
-                [sys.executable, "-m", "idmerge", "project", "create", "bench",
-                 "--data-dir", data_dir],
-                capture_output=True, text=True, check=True,
-            ).stdout
-        )  # fmt: skip
+        project = create_project(data_dir)
         child, port = start_server(data_dir)
         try:
             workloads = _workloads(events, seed, project["token"], project["secret"])

@@ -1,20 +1,39 @@
 """Running ``idmerge`` commands in-process against a data directory, for the CLI
-tests: the invoker, and the checks every command's answer goes through."""
+tests: a data directory of one project, the invoker, and the checks every command's
+answer goes through."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from idmerge.cli.main import cli
+from idmerge.identity import Event, Mode
+from idmerge.ingest import ProjectWriter
+from idmerge.projects import create_project
+from idmerge.storage.duckdb import open_store
+from journeys import ingest
 
 Run = Callable[..., Result]
+
+
+def one_project_dir(
+    data_dir: Path, mode: Mode = Mode.SIMPLIFIED, events: Iterable[Event] = ()
+) -> Path:
+    """``data_dir`` made a data directory holding one project, ``shop`` in ``mode``,
+    with ``events`` stored (:func:`journeys.ingest`); answers ``data_dir``."""
+    store = open_store(data_dir)
+    try:
+        ingest(ProjectWriter(store, create_project(store, "shop", mode, now=0)), events)
+    finally:
+        store.close()
+    return data_dir
 
 
 def invoker(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Run:

@@ -3,17 +3,20 @@ clear refusal while another process (the server) holds the data directory."""
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from clirun import Run, holding, invoker, ok, one_line_error
-from idmerge.identity import Mode
-from idmerge.projects import create_project
-from idmerge.storage.duckdb import open_store
+from clirun import Run, holding, invoker, ok, one_line_error, one_project_dir
+from idmerge.wire.segment import MAX_BATCH_BYTES
 
 from live import LiveServer
 
@@ -22,12 +25,7 @@ MAY_1 = 1_714_521_600
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    store = open_store(tmp_path / "data")
-    try:
-        create_project(store, "shop", Mode.SIMPLIFIED, now=0)
-    finally:
-        store.close()
-    return tmp_path / "data"
+    return one_project_dir(tmp_path / "data")
 
 
 @pytest.fixture
@@ -133,3 +131,92 @@ def test_import_to_a_server_that_is_not_there(run: Run, export: Path) -> None:
     args = ("import", str(export), "--server", "http://127.0.0.1:9", "--secret", "s")
     one_line_error(run(*args), "no idmerge server answers at http://127.0.0.1:9")
     one_line_error(run("import", str(export), "--server", "http://127.0.0.1:9"), "needs --secret")
+
+
+def test_import_of_a_gzip_cut_short(run: Run, export: Path) -> None:
+    """A broken file is one line naming it and where it broke; what came before is in."""
+    cut = export.with_name("cut.jsonl.gz")
+    cut.write_bytes(gzip.compress(export.read_bytes())[:-12])  # its end marker lost
+    one_line_error(run("import", str(cut)), f"{cut} breaks off after line 2: ")
+    explained = json.loads(ok(run("explain", "$device:d1", "--json")).stdout)
+    assert explained["resolved_distinct_id"] == "ann"
+
+
+@contextlib.contextmanager
+def answering(answer: Callable[[bytes], bytes]) -> Iterator[tuple[str, list[bytes]]]:
+    """A stand-in server: its URL, and the bodies POSTed to it; ``answer(body)`` is
+    the raw bytes it answers with (an HTTP answer, or anything else)."""
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.wfile.write(answer(bodies[-1]))
+            self.close_connection = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}", bodies
+        finally:
+            server.shutdown()
+            thread.join()
+
+
+def http_answer(status: str, body: bytes) -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+    return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def segment_archive(path: Path, count: int) -> Path:
+    messages = [
+        {"type": "track", "userId": f"u{n}", "event": "View", "messageId": f"m{n}",
+         "properties": {"pad": "x" * 400}}
+        for n in range(count)
+    ]  # fmt: skip
+    path.write_bytes(b"".join(msgspec.json.encode(m) + b"\n" for m in messages))
+    return path
+
+
+def test_segment_through_a_server_in_batches_within_its_limit(run: Run, tmp_path: Path) -> None:
+    """2,000 messages of 0.5 KB go in a few batches under 500 KB, each taken whole, not
+    in one batch that is refused and then a message at a time."""
+
+    def segment(body: bytes) -> bytes:
+        if len(body) > MAX_BATCH_BYTES:
+            return http_answer("400 Bad Request", b'{"error": "the batch is too large"}')
+        return http_answer("200 OK", b'{"success": true}')
+
+    archive = segment_archive(tmp_path / "archive.jsonl", 2_000)
+    with answering(segment) as (url, bodies):
+        args = ("--format", "segment", "--server", url, "--token", "t", "--json")
+        answer = json.loads(ok(run("import", str(archive), *args)).stdout)
+    assert [(a["imported"], a["rejected"]) for a in answer] == [(2_000, 0)]
+    assert len(bodies) == 2  # 970 KB in all
+    assert sum(len(msgspec.json.decode(body)["batch"]) for body in bodies) == 2_000
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (http_answer("503 Service Unavailable", b'{"error": "the disk is full"}'),
+         "the server refused the batch (503): the disk is full"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "no idmerge server answers at http://127.0.0.1:"),
+    ],
+    ids=["503", "not HTTP"],
+)  # fmt: skip
+def test_segment_through_a_server_that_fails_stops_in_one_line(
+    run: Run, tmp_path: Path, answer: bytes, message: str
+) -> None:
+    """A server that cannot take the batch, or that is not an HTTP server, stops the
+    import: its messages are not written off as rejected one by one."""
+    archive = segment_archive(tmp_path / "archive.jsonl", 3)
+    with answering(lambda body: answer) as (url, bodies):
+        args = ("--format", "segment", "--server", url, "--token", "t", "--quiet")
+        one_line_error(run("import", str(archive), *args), message)
+    assert len(bodies) == 1
+    assert not Path(f"{archive}.rejects.jsonl").exists()

@@ -13,16 +13,14 @@ import msgspec
 import pytest
 from click.testing import CliRunner, Result
 
-from clirun import Run, holding, invoker, ok, one_line_error
+from clirun import Run, holding, invoker, ok, one_line_error, one_project_dir
 from idmerge.cli.main import cli
 from idmerge.identity import Mode
-from idmerge.ingest import ProjectWriter
-from idmerge.projects import create_project
 from idmerge.query.funnels import funnel, funnel_of
 from idmerge.query.retention import RetentionSpec, retention
 from idmerge.query.segmentation import SegmentationSpec, segmentation
 from idmerge.storage.duckdb import open_store
-from journeys import device_id, ingest, journeys, track
+from journeys import device_id, journeys, track
 
 D1, D2, D3 = device_id(1), device_id(2), device_id(3)
 MAY_1_3 = ("--from", "2024-05-01", "--to", "2024-05-03")
@@ -54,13 +52,7 @@ def shop_events() -> list[Any]:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    store = open_store(tmp_path / "data")
-    try:
-        project = create_project(store, "shop", Mode.SIMPLIFIED, now=0)
-        ingest(ProjectWriter(store, project), shop_events())
-    finally:
-        store.close()
-    return tmp_path / "data"
+    return one_project_dir(tmp_path / "data", events=shop_events())
 
 
 @pytest.fixture

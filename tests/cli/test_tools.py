@@ -155,9 +155,10 @@ def test_split_names_exactly_one_target(run: Run) -> None:
 
 
 def test_split_of_an_unknown_event_is_refused(run: Run) -> None:
-    result = run("split", "--insert-id", "no-such-event")
-    assert result.exit_code == 1
-    assert "Traceback" not in result.output
+    one_line_error(
+        run("split", "--insert-id", "no-such-event"),
+        "no identity event with insert_id 'no-such-event' in this project",
+    )
 
 
 # -- export ----------------------------------------------------------------------------

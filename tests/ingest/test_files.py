@@ -1,11 +1,13 @@
 """Importing exported history from files (``idmerge.ingest.files``): Mixpanel JSON
 lines, gzip, a JSON array, Segment messages; identity events take effect as over
-HTTP, rejects keep their line, and a second import changes no report."""
+HTTP, rejects keep their line, a second import changes no report, the file is read
+as it is imported, and one that breaks off stops the import clearly."""
 
 from __future__ import annotations
 
 import datetime as dt
 import gzip
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,19 +16,23 @@ from typing import Any
 import msgspec
 import pytest
 
+from idmerge.errors import BadRequest
 from idmerge.identity import Mode
-from idmerge.ingest import ProjectWriter
+from idmerge.ingest import ProjectWriter, files
 from idmerge.ingest.files import (
     CHUNK,
     TRANSACTION_RECORDS,
     WriterDestination,
     import_file,
     reject_path,
+    request_parts,
 )
 from idmerge.projects import create_project
 from idmerge.query.buckets import Buckets
 from idmerge.query.segmentation import SegmentationSpec, segmentation
 from idmerge.storage.duckdb import DuckDBStore, open_store
+from idmerge.wire.results import Rejection
+from idmerge.wire.segment import MAX_BATCH_BYTES
 
 MAY_1 = 1_714_521_600  # seconds
 ANON = "00000000-0000-4000-8000-000000000001"
@@ -102,8 +108,12 @@ def test_rejects_keep_their_line_reason_and_record_and_become_warnings(
         msgspec.json.encode(record("View", 4, distinct_id="undefined")),  # a junk id
     ]
     path = write_lines(tmp_path / "export.jsonl", lines)
-    report = import_file(WriterDestination(w, "mixpanel", now), path)
+    told: list[tuple[int, int]] = []
+    report = import_file(
+        WriterDestination(w, "mixpanel", now), path, progress=lambda *a: told.append(a)
+    )
     assert (report.records, report.imported, report.rejected) == (3, 1, 3)
+    assert told == [(1, 3)]  # the line that is not JSON counted as rejected too
     assert report.rejects_path == reject_path(path)
     rejects = [json.loads(line) for line in reject_path(path).read_text().splitlines()]
     assert [(r["line"], r["reason"]) for r in sorted(rejects, key=lambda r: r["line"])] == [
@@ -187,3 +197,116 @@ def test_an_array_element_that_is_not_json_is_rejected_with_its_number(
     assert (report.records, report.imported, report.rejected) == (2, 2, 1)
     (reject,) = [json.loads(x) for x in reject_path(path).read_text().splitlines()]
     assert (reject["line"], reject["reason"], reject["record"]) == (2, "invalid_json", "{not json}")
+
+
+class Counting:
+    """A destination that keeps nothing: it takes every record, and notes how far
+    into the file ``reading`` has got at each send."""
+
+    chunk = 500
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.read_at: list[int] = []
+        self.reading: Any = None
+
+    def send(self, records: list[Any]) -> tuple[int, list[Rejection]]:
+        self.records += len(records)
+        self.read_at.append(self.reading.tell())
+        return len(records), []
+
+
+@pytest.mark.parametrize("name", ["big.jsonl", "big.jsonl.gz", "big.json"])
+def test_records_go_on_as_the_file_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """Memory stays flat whatever the file's size: the first records are sent when a
+    block of the file has been read, not the whole of it."""
+    line = msgspec.json.encode(record("Tick", 1, distinct_id="d", pad="x" * 200))
+    count = 10_000
+    raw = (
+        b"[" + b",\n".join([line] * count) + b"]"
+        if name.endswith(".json")
+        else b"\n".join([line] * count)
+    )
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(raw) if name.endswith(".gz") else raw)
+    destination = Counting()
+    opened = files._open
+
+    def watched(path: Path) -> Any:
+        destination.reading = opened(path)
+        return destination.reading
+
+    monkeypatch.setattr(files, "_open", watched)
+    assert import_file(destination, path).imported == count
+    assert destination.records == count and len(destination.read_at) == count // 500
+    assert destination.read_at[0] < len(raw) // 2, destination.read_at
+
+
+def test_a_file_that_breaks_off_stops_after_importing_what_came_before(
+    store: DuckDBStore, tmp_path: Path
+) -> None:
+    """A gzip cut short (a copy that did not finish) or a JSON array that ends early:
+    the error names the file and the last line read, and the lines before it are
+    stored (importing the mended file again is harmless)."""
+    w = writer(store, Mode.SIMPLIFIED)
+    lines = [msgspec.json.encode(record("Tick", n, distinct_id="a")) for n in range(3_000)]
+    whole = gzip.compress(b"".join(line + b"\n" for line in lines))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(BadRequest, match="Compressed file ended") as refused:
+        import_file(WriterDestination(w, "mixpanel", now), cut)
+    stored = len(list(store.read_events(w.project.id)))
+    assert 0 < stored < 3_000
+    assert refused.value.message.startswith(f"{cut} breaks off after line {stored:,}: ")
+
+    array = tmp_path / "short.json"
+    array.write_bytes(b"[" + b",".join(lines[:2]) + b', {"event": ')
+    with pytest.raises(BadRequest) as refused:
+        import_file(WriterDestination(w, "mixpanel", now), array)
+    assert refused.value.message == (
+        f"{array} breaks off after line 2: the JSON array ends early, in element 3; "
+        "the lines before it are imported"
+    )
+
+
+def test_an_unwritable_reject_file_is_a_clear_error(store: DuckDBStore, tmp_path: Path) -> None:
+    w = writer(store, Mode.SIMPLIFIED)
+    path = write_lines(tmp_path / "export.jsonl", [b"{not json"])
+    reject_path(path).mkdir()  # as a read-only directory would refuse it
+    with pytest.raises(BadRequest, match=f"cannot write {reject_path(path)}: "):
+        import_file(WriterDestination(w, "mixpanel", now), path)
+
+
+def test_segment_messages_go_in_batches_within_segments_limit(
+    store: DuckDBStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past 500 KB a ``/v1/batch`` is refused whole: a part of the file is cut to
+    fit, rather than refused and then taken a message at a time."""
+    messages = [
+        {"type": "track", "anonymousId": f"a{n}", "event": "View", "messageId": f"m{n}",
+         "timestamp": "2024-05-01T10:00:00.000Z", "properties": {"pad": "x" * 400}}
+        for n in range(3_000)
+    ]  # fmt: skip
+    parts = list(request_parts(messages, "segment"))
+    assert [m for _, part in parts for m in part] == messages
+    assert [start for start, _ in parts] == [
+        0,
+        *itertools.accumulate(len(p) for _, p in parts[:-1]),
+    ]
+    assert all(len(msgspec.json.encode({"batch": part})) <= MAX_BATCH_BYTES for _, part in parts)
+    assert len(parts) == 4  # 1.6 MB in all
+    batches: list[int] = []
+    translate = files.segment_batch
+
+    def counted(body: Any, **kwargs: Any) -> Any:
+        batches.append(len(body["batch"]))
+        return translate(body, **kwargs)
+
+    monkeypatch.setattr(files, "segment_batch", counted)
+    w = writer(store, Mode.CDP)
+    path = write_lines(tmp_path / "archive.jsonl", [msgspec.json.encode(m) for m in messages])
+    report = import_file(WriterDestination(w, "segment", now), path)
+    assert (report.imported, report.rejected) == (3_000, 0)
+    assert batches == [len(part) for _, part in parts]  # no message taken alone

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from idmerge.projects import Project, create_project
 from idmerge.query.buckets import Buckets
 from idmerge.query.funnels import FunnelSpec, FunnelStep, funnel
 from idmerge.query.segmentation import SegmentationSpec, segmentation
+from idmerge.server.state import now_ms  # the clock as the server reads it
 from idmerge.storage.duckdb import DuckDBStore, open_store
 from journeys import alias, device_id, identify, journeys, merge, track
 
@@ -29,11 +29,6 @@ from live import LiveServer
 
 D1, D2, D3 = device_id(1), device_id(2), device_id(3)
 MAY = Buckets(dt.date(2024, 5, 1), dt.date(2024, 5, 3))
-
-
-def wall_ms() -> int:
-    """The clock, as the server reads it when a request arrives."""
-    return int(time.time() * 1000)
 
 
 def people() -> dict[str, list[Any]]:
@@ -107,7 +102,7 @@ def test_a_mixpanel_file_imports_as_over_import(
     store = open_store(tmp_path / "imported")
     try:
         imported = create_project(store, "imported", mode, now=0)
-        destination = WriterDestination(ProjectWriter(store, imported), "mixpanel", wall_ms)
+        destination = WriterDestination(ProjectWriter(store, imported), "mixpanel", now_ms)
         assert import_file(destination, path).rejected == refused
         assert comparable(store, imported) == expected
     finally:
@@ -139,7 +134,7 @@ def test_a_segment_archive_imports_as_over_v1_batch(
     store = open_store(tmp_path / "imported")
     try:
         imported = create_project(store, "imported", Mode.CDP, now=0)
-        import_file(WriterDestination(ProjectWriter(store, imported), "segment", wall_ms), path)
+        import_file(WriterDestination(ProjectWriter(store, imported), "segment", now_ms), path)
         assert comparable(store, imported) == expected
         assert (
             sorted((p.target, p.properties) for p in store.read_profiles(imported.id)) == profiles

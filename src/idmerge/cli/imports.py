@@ -96,12 +96,14 @@ def import_command(
         for path in files:
             reports.append(import_file(destination, path, origin=origin, progress=tick))
 
-    if server is not None:
-        run(ServerDestination(server, file_format, secret=secret, token=token))
-    else:
-        with project_store(data_dir, config, project_name, ENDPOINT) as (store, project):
-            run(WriterDestination(ProjectWriter(store, project), file_format, now_ms))
-    progress.clear()
+    try:
+        if server is not None:
+            run(ServerDestination(server, file_format, secret=secret, token=token))
+        else:
+            with project_store(data_dir, config, project_name, ENDPOINT) as (store, project):
+                run(WriterDestination(ProjectWriter(store, project), file_format, now_ms))
+    finally:
+        progress.clear()  # an error's line starts on a clean one
     if as_json:
         click.echo(json_text([_as_json(report) for report in reports]))
         return

@@ -161,21 +161,20 @@ def serve(
 def _project_table(projects: list[Project]) -> str:
     if not projects:
         return "no projects yet: create one with `idmerge project create NAME`"
-    rows = [("NAME", "MODE", "TOKEN", "CREATED (UTC)")]
-    rows += [
+    return tools.table(
+        ("NAME", "MODE", "TOKEN", "CREATED (UTC)"),
         (
-            p.name,
-            p.mode.value,
-            p.token,
-            time.strftime("%Y-%m-%d %H:%M", time.gmtime(p.created_at / 1000)),
-        )
-        for p in projects
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+            (
+                p.name,
+                p.mode.value,
+                p.token,
+                time.strftime("%Y-%m-%d %H:%M", time.gmtime(p.created_at / 1000)),
+            )
+            for p in projects
+        ),
     )
 
 
 # import, query, replay, explain, split, export, ...: they register themselves on `cli`
+# (and tools holds the plain-text helpers every command prints with)
 from idmerge.cli import compare, imports, query, replay, tools  # noqa: E402, F401

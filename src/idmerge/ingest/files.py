@@ -7,10 +7,14 @@ plain or gzip (recognised by its first bytes, whatever its name). Either is read
 block at a time (an array through :mod:`idmerge.ingest.jsonarray`), so memory stays
 flat whatever the file's size.
 
-Records are checked in parts of :data:`CHUNK` (what one ``/import`` request may
-carry, so a part is what one request would be), and written
+Records are checked in parts of what one request may carry (:func:`request_parts`:
+:data:`CHUNK` records for ``/import``, Segment messages within the 500 KB of a
+``/v1/batch``), so a part is what one request would be, and written
 :data:`TRANSACTION_RECORDS` at a time in one transaction (what the server's group
 commit does with concurrent requests; larger appends are what make DuckDB fast).
+A file that cannot be read to its end (broken gzip, a JSON array cut short) stops
+the import with an error naming the file and the line; what came before it is
+imported.
 
 A record that is not accepted is never dropped: it is written, with its line number,
 the reason code and the message, to the reject file next to the input
@@ -24,7 +28,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -36,14 +42,20 @@ from idmerge.identity import Mode
 from idmerge.ingest.history import from_export
 from idmerge.ingest.jsonarray import array_elements
 from idmerge.ingest.pipeline import ProjectWriter, Submission
+from idmerge.projects import Project
 from idmerge.wire.mixpanel import import_events
 from idmerge.wire.results import Rejection, RejectReason
-from idmerge.wire.segment import segment_batch
+from idmerge.wire.segment import MAX_BATCH_BYTES, segment_batch
+from idmerge.wire.values import DEFAULT_LIMITS
 
-CHUNK = 2_000  # records per part: /import's own limit per request
+CHUNK = DEFAULT_LIMITS.max_events  # records per part: /import's own limit per request
 TRANSACTION_RECORDS = 20_000  # records per transaction, written straight to the store
 FORMATS = ("mixpanel", "segment")
 _decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+_BATCH_FRAME = len(b'{"batch":[]}')  # a /v1/batch body but its messages
+#: what stops a file being read to its end (gzip's errors, a JSON array's, the disk's)
+_UNREADABLE = (BadRequest, EOFError, OSError, zlib.error)
 
 
 @dataclass
@@ -90,12 +102,12 @@ class WriterDestination:
     def send(self, records: list[Any]) -> tuple[int, list[Rejection]]:
         received_at = self.now_ms()
         submissions, refused = [], []
-        for start in range(0, len(records), CHUNK):
-            part = records[start : start + CHUNK]
+        project = self.writer.project
+        for start, part in request_parts(records, self.file_format):
             if self.file_format == "mixpanel":
-                submission, flaws = _mixpanel(self.writer, part, received_at)
+                submission, flaws = _mixpanel(project, part, received_at)
             else:
-                submission, flaws = _segment(self.writer.project.mode, part, received_at)
+                submission, flaws = _segment(project.mode, part, received_at)
             submissions.append(submission)
             refused += [flaw._replace(index=flaw.index + start) for flaw in flaws]
         self.writer.write(submissions)  # one transaction
@@ -121,9 +133,8 @@ def import_file(
     keeps them as the file has them."""
     report = FileReport(path)
     rejects = reject_path(path)
-    rejects.unlink(missing_ok=True)  # a rerun's rejects replace the last run's
-    with _open(path) as source, _RejectFile(rejects) as sink:
-        for chunk in _chunks(source, sink, destination.chunk):
+    with _RejectFile(rejects) as sink:
+        for chunk in _chunks(path, sink, destination.chunk):
             report.records += len(chunk.records)
             records = chunk.records
             if origin is not None:
@@ -132,18 +143,17 @@ def import_file(
             for rejection in refused:
                 sink.write(chunk.lines[rejection.index], rejection, chunk.records)
             report.imported += stored
-            report.rejected += len(refused)
-            progress(stored, len(refused))
-        report.rejected += sink.undecodable
+            progress(stored, sink.rows - report.rejected)  # lines not JSON included
+            report.rejected = sink.rows
+        report.rejected = sink.rows
     if report.rejected:
         report.rejects_path = rejects
     return report
 
 
 def _mixpanel(
-    writer: ProjectWriter, records: list[Any], received_at: int
+    project: Project, records: list[Any], received_at: int
 ) -> tuple[Submission, list[Rejection]]:
-    project = writer.project
     batch = import_events(records, policy=project.policy(), mode=project.mode, now_ms=received_at)
     submission = Submission(
         "idmerge import",
@@ -187,6 +197,26 @@ def _segment(
     return submission, refused
 
 
+def request_parts(records: list[Any], file_format: str) -> Iterator[tuple[int, list[Any]]]:
+    """``records`` cut into what one request may carry, each part with its first
+    record's index: :data:`CHUNK` records for ``/import``; Segment messages within the
+    500 KB of a ``/v1/batch`` body, measured in compact JSON as the server measures it
+    (a message alone past the limit is a part of its own, for the batch to refuse)."""
+    if file_format == "mixpanel":
+        for start in range(0, len(records), CHUNK):
+            yield start, records[start : start + CHUNK]
+        return
+    start, size = 0, _BATCH_FRAME
+    for index, message in enumerate(records):
+        length = len(_encoder.encode(message)) + 1  # and its comma
+        if size + length > MAX_BATCH_BYTES and index > start:
+            yield start, records[start:index]
+            start, size = index, _BATCH_FRAME
+        size += length
+    if start < len(records):
+        yield start, records[start:]
+
+
 def message_rejection(index: int, exc: BadRequest) -> Rejection:
     """A Segment message refused alone (its batch said why in ``exc``)."""
     what = exc.message.removeprefix("batch[0]").lstrip(". ")
@@ -202,21 +232,35 @@ def _open(path: Path) -> _Source:
     return gzip.GzipFile(path, "rb") if gzipped else path.open("rb")
 
 
-def _chunks(reader: _Source, sink: _RejectFile, size: int) -> Iterator[_Chunk]:
+def _chunks(path: Path, sink: _RejectFile, size: int) -> Iterator[_Chunk]:
     """The file's records, a chunk at a time, each with its line (JSON lines) or
-    element number (a JSON array); a line that is not JSON goes to ``sink``."""
-    numbered: Iterator[tuple[int, Any]]
-    if reader.peek(64).lstrip()[:1] == b"[":
-        numbered = _decoded(enumerate(array_elements(reader.read), 1), sink)
-    else:
-        numbered = _decoded(enumerate(reader, 1), sink)
-    chunk = _Chunk()
-    for number, record in numbered:
-        chunk.lines.append(number)
-        chunk.records.append(record)
-        if len(chunk.records) == size:
+    element number (a JSON array); a line that is not JSON goes to ``sink``. Where
+    the file cannot be read on, the records before are still given, then the error."""
+    chunk, number = _Chunk(), 0
+    try:
+        with _open(path) as reader:
+            numbered: Iterator[tuple[int, Any]]
+            if reader.peek(64).lstrip()[:1] == b"[":
+                numbered = _decoded(enumerate(array_elements(reader.read), 1), sink)
+            else:
+                numbered = _decoded(enumerate(reader, 1), sink)
+            for number, record in numbered:
+                chunk.lines.append(number)
+                chunk.records.append(record)
+                if len(chunk.records) == size:
+                    yield chunk
+                    chunk = _Chunk()
+    except _RejectsUnwritable:
+        raise
+    except _UNREADABLE as exc:
+        if chunk.records:
             yield chunk
-            chunk = _Chunk()
+        problem = exc.message if isinstance(exc, BadRequest) else str(exc) or type(exc).__name__
+        if not number:
+            raise BadRequest(f"{path} cannot be read: {problem}") from exc
+        raise BadRequest(
+            f"{path} breaks off after line {number:,}: {problem}; the lines before it are imported"
+        ) from exc
     if chunk.records:
         yield chunk
 
@@ -233,26 +277,44 @@ def _decoded(numbered: Iterator[tuple[int, bytes]], sink: _RejectFile) -> Iterat
             sink.undecodable_line(number, line, str(exc))
 
 
+class _RejectsUnwritable(BadRequest):
+    pass
+
+
 class _RejectFile:
-    """``<file>.rejects.jsonl``, created on the first reject: one JSON object a line,
-    ``{"line", "reason", "field", "message", "record"}``."""
+    """``<file>.rejects.jsonl``, created on the first reject (a rerun's replaces the
+    last run's): one JSON object a line, ``{"line", "reason", "field", "message",
+    "record"}``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.out: IO[bytes] | None = None
-        self.undecodable = 0
+        self.rows = 0
 
     def __enter__(self) -> _RejectFile:
+        with self._writing():
+            self.path.unlink(missing_ok=True)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.out is not None:
-            self.out.close()
+            with self._writing():
+                self.out.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:  # e.g. the input's directory is read-only
+            problem = exc.strerror or str(exc)
+            raise _RejectsUnwritable(f"cannot write {self.path}: {problem}") from exc
 
     def _emit(self, row: dict[str, Any]) -> None:
-        if self.out is None:
-            self.out = self.path.open("wb")
-        self.out.write(msgspec.json.encode(row) + b"\n")
+        with self._writing():
+            if self.out is None:
+                self.out = self.path.open("wb")
+            self.out.write(msgspec.json.encode(row) + b"\n")
+        self.rows += 1
 
     def write(self, line: int, rejection: Rejection, records: list[Any]) -> None:
         self._emit(
@@ -266,7 +328,6 @@ class _RejectFile:
         )
 
     def undecodable_line(self, line: int, text: bytes, problem: str) -> None:
-        self.undecodable += 1
         self._emit(
             {
                 "line": line,

@@ -3,21 +3,26 @@ directory while it runs): Mixpanel records to ``POST /import`` with the project
 secret, Segment messages to ``POST /v1/batch`` with the write key (the project
 token). Standard library HTTP only: the import needs no client package.
 
-The server's answer says what was refused: ``/import`` lists ``failed_records`` (with
-their reason); ``/v1/batch`` refuses a whole batch for one bad message, so a refused
-batch is sent again one message at a time to find it, as the direct path does.
+Each request carries what one may (:func:`~idmerge.ingest.files.request_parts`). The
+server's answer says what was refused: ``/import`` lists ``failed_records`` (with
+their reason); ``/v1/batch`` refuses a whole batch for one bad message (400), so a
+refused batch is sent again one message at a time to find it, as the direct path
+does. Any other answer stops the import with the server's message.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import urllib.error
 import urllib.request
 from typing import Any
 
+import msgspec
+
 from idmerge.errors import BadRequest, StoreUnavailable, Unauthorized
-from idmerge.ingest.files import CHUNK, check_format, message_rejection
+from idmerge.ingest.files import CHUNK, check_format, message_rejection, request_parts
 from idmerge.wire.results import Rejection
 
 TIMEOUT_S = 120
@@ -41,24 +46,39 @@ class ServerDestination:
         self.auth = "Basic " + base64.b64encode(f"{user}:".encode()).decode()
 
     def send(self, records: list[Any]) -> tuple[int, list[Rejection]]:
-        if self.file_format == "mixpanel":
-            return self._import(records)
-        status, _ = self._post("/v1/batch", {"batch": records})
-        if status == 200:
-            return len(records), []
         stored, refused = 0, []
-        for index, message in enumerate(records):
-            status, answer = self._post("/v1/batch", {"batch": [message]})
-            if status == 200:
+        for start, part in request_parts(records, self.file_format):
+            if self.file_format == "mixpanel":
+                taken, flaws = self._import(part)
+            else:
+                taken, flaws = self._batch(part)
+            stored += taken
+            refused += [flaw._replace(index=flaw.index + start) for flaw in flaws]
+        return stored, refused
+
+    def _batch(self, messages: list[Any]) -> tuple[int, list[Rejection]]:
+        if self._segment_post({"batch": messages}) is None:
+            return len(messages), []
+        stored, refused = 0, []
+        for index, message in enumerate(messages):
+            problem = self._segment_post({"batch": [message]})
+            if problem is None:
                 stored += 1
             else:
-                refused.append(message_rejection(index, BadRequest(_error(answer))))
+                refused.append(message_rejection(index, BadRequest(problem)))
         return stored, refused
+
+    def _segment_post(self, body: dict[str, Any]) -> str | None:
+        """None when ``/v1/batch`` takes ``body``; what it said when it refuses it."""
+        status, answer = self._post("/v1/batch", body)
+        if status not in (200, 400):
+            raise _refused(status, answer)
+        return None if status == 200 else _error(answer)
 
     def _import(self, records: list[Any]) -> tuple[int, list[Rejection]]:
         status, answer = self._post("/import?strict=1", records)
         if status not in (200, 400) or "num_records_imported" not in answer:
-            raise BadRequest(f"the server refused the batch ({status}): {_error(answer)}")
+            raise _refused(status, answer)
         refused = [
             Rejection(
                 f["index"],
@@ -74,7 +94,7 @@ class ServerDestination:
     def _post(self, path: str, body: Any) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(
             self.url + path,
-            data=json.dumps(body).encode(),
+            data=msgspec.json.encode(body),  # compact, as request_parts measures it
             headers={"Authorization": self.auth, "Content-Type": "application/json"},
             method="POST",
         )
@@ -88,8 +108,9 @@ class ServerDestination:
                         f"the server at {self.url} refused the credentials"
                     ) from None
                 return exc.code, _json(exc.read())
-        except (urllib.error.URLError, OSError) as exc:
-            raise StoreUnavailable(f"no idmerge server answers at {self.url}: {exc}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            problem = str(exc).strip() or type(exc).__name__  # (a bad status line ends in \r\n)
+            raise StoreUnavailable(f"no idmerge server answers at {self.url}: {problem}") from None
 
 
 def _json(raw: bytes) -> dict[str, Any]:
@@ -98,6 +119,10 @@ def _json(raw: bytes) -> dict[str, Any]:
     except ValueError:
         return {"error": raw[:200].decode("utf-8", "replace")}
     return decoded if isinstance(decoded, dict) else {"error": str(decoded)[:200]}
+
+
+def _refused(status: int, answer: dict[str, Any]) -> BadRequest:
+    return BadRequest(f"the server refused the batch ({status}): {_error(answer)}")
 
 
 def _error(answer: dict[str, Any]) -> str:
