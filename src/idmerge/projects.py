@@ -17,6 +17,9 @@ from idmerge.identity import Mode, Policy
 if TYPE_CHECKING:
     from idmerge.storage.base import Store
 
+#: The project the server creates on an empty store, and the one commands choose
+#: among several when none is named.
+DEFAULT_PROJECT = "default"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _CREDENTIAL = re.compile(r"[A-Za-z0-9_-]{8,128}")
 

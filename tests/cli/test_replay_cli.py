@@ -9,10 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from clirun import Run, holding, invoker, ok, one_line_error
+from clirun import Run, holding, invoker, ok, one_line_error, one_project_dir
 from idmerge.identity import Mode
-from idmerge.projects import create_project
-from idmerge.storage.duckdb import open_store
 from journeys import alias, device_id, identify, journeys, track
 
 D1 = device_id(1)
@@ -20,12 +18,7 @@ D1 = device_id(1)
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    store = open_store(tmp_path / "data")
-    try:
-        create_project(store, "shop", Mode.ORIGINAL, now=0)
-    finally:
-        store.close()
-    return tmp_path / "data"
+    return one_project_dir(tmp_path / "data", Mode.ORIGINAL)
 
 
 @pytest.fixture

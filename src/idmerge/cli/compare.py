@@ -15,11 +15,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
-import duckdb
 
 from idmerge.cli.main import cli, reports_errors, store_options
-from idmerge.cli.tools import first_line, iso_utc, json_option, json_text, project_store, table
-from idmerge.errors import BadRequest
+from idmerge.cli.tools import (
+    database_refusals,
+    iso_utc,
+    json_option,
+    json_text,
+    project_store,
+    table,
+)
 from idmerge.projects import get_project
 from idmerge.query.compare import Comparison, FunnelSteps, Pair, Regrouped, compare
 
@@ -50,10 +55,9 @@ def compare_command(
     on any event), over the days of P's events."""
     with project_store(data_dir, config, before_name, None) as (store, before):
         after = get_project(store, after_name)
-        try:
+        # e.g. a saved funnel's where the data cannot answer
+        with database_refusals("the comparison could not run"):
             found = compare(store, before, after, top=top)
-        except duckdb.Error as exc:  # e.g. a saved funnel's where the data cannot answer
-            raise BadRequest(f"the comparison could not run: {first_line(exc)}") from exc
     click.echo(json_text(found.as_json()) if as_json else report(found))
 
 

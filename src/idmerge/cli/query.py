@@ -16,11 +16,10 @@ from itertools import pairwise
 from typing import Any, TypeVar
 
 import click
-import duckdb
 
 from idmerge.cli.main import cli, now_ms, reports_errors, store_options
 from idmerge.cli.tools import (
-    first_line,
+    database_refusals,
     iso_utc,
     json_option,
     json_text,
@@ -102,10 +101,8 @@ def run_report(
 ) -> dict[str, Any]:
     """``report``'s answer; a query the database refuses is a bad request, with the
     message the HTTP API gives it."""
-    try:
+    with database_refusals():
         return report(store, project, spec)
-    except duckdb.Error as exc:
-        raise BadRequest(f"the query could not run: {first_line(exc)}") from exc
 
 
 def percent(count: int, of: int) -> str:

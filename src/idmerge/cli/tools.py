@@ -29,7 +29,7 @@ import duckdb
 from idmerge.cli.main import cli, now_ms, opened_store, reports_errors, store_options
 from idmerge.errors import BadRequest, ProjectNotFound, StoreLocked
 from idmerge.ingest import ProjectWriter
-from idmerge.projects import Project, get_project
+from idmerge.projects import DEFAULT_PROJECT, Project, get_project
 from idmerge.query import identity as identity_tools
 from idmerge.query import mappings as mapping_tools
 from idmerge.query.export import ExportSpec, export_lines
@@ -39,8 +39,6 @@ from idmerge.storage.duckdb import DuckDBStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: The project the server creates on an empty store, chosen when there are several.
-DEFAULT_PROJECT = "default"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -77,6 +75,16 @@ def chosen_project(store: Store, name: str | None) -> Project:
         f"there are {len(projects)} projects and none is named {DEFAULT_PROJECT!r}: "
         f"choose one with --project NAME ({names})"
     )
+
+
+@contextmanager
+def database_refusals(what: str = "the query could not run") -> Iterator[None]:
+    """A query the database refuses (a ``where`` the data cannot answer, ...) is a bad
+    request saying ``what`` happened and why, as the HTTP API answers it."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise BadRequest(f"{what}: {first_line(exc)}") from exc
 
 
 @contextmanager
@@ -271,16 +279,15 @@ def export_command(
         shown = output != "-" or (_is_tty(sys.stderr) and not _is_tty(sys.stdout))
         progress = Progress(shown=shown)
         try:
-            chunks = export_lines(store, project, spec)
-            # run the query to its first rows before the output file is created, so a
-            # bad --where leaves no empty file behind
-            first = next(chunks, None)
-            with output_stream(output) as sink:
-                for chunk in itertools.chain([] if first is None else [first], chunks):
-                    sink.write(chunk)
-                    progress.add(chunk.count(b"\n"))
-        except duckdb.Error as exc:
-            raise BadRequest(f"the export stopped: {first_line(exc)}") from exc
+            with database_refusals("the export stopped"):
+                chunks = export_lines(store, project, spec)
+                # run the query to its first rows before the output file is created,
+                # so a bad --where leaves no empty file behind
+                first = next(chunks, None)
+                with output_stream(output) as sink:
+                    for chunk in itertools.chain([] if first is None else [first], chunks):
+                        sink.write(chunk)
+                        progress.add(chunk.count(b"\n"))
         finally:
             progress.clear()
     where_to = "" if output == "-" else f" to {output}"

@@ -56,11 +56,12 @@ import msgspec
 from idmerge.errors import BadRequest
 from idmerge.identity import Outcome, Reason
 from idmerge.projects import Project
-from idmerge.query.buckets import DAY_MS, Unit
+from idmerge.query.buckets import Unit
 from idmerge.query.funnels import FunnelSpec, funnel, parse_steps
+from idmerge.query.params import day_of
 from idmerge.query.resolved import resolved_events
 from idmerge.query.retention import UNIT_LENGTH_MS
-from idmerge.storage.base import SavedFunnel, Store
+from idmerge.storage.base import SavedFunnel, Store, rows
 
 MAX_TOP = 10_000
 #: the most days one funnel date bucket spans (``Buckets``' ``interval`` limit)
@@ -226,7 +227,7 @@ def compare(store: Store, before: Project, after: Project, *, top: int = 10) -> 
     if not 1 <= top <= MAX_TOP:
         raise BadRequest(f"top must be between 1 and {MAX_TOP:,}, not {top}")
     sides = {"before": before.id, "after": after.id}
-    counted = _rows(
+    counted = rows(
         store,
         "SELECT project_id = $after, count(*), count(DISTINCT distinct_id), min(time), "
         "max(time) FROM events WHERE project_id IN ($before, $after) GROUP BY ALL",
@@ -241,7 +242,7 @@ def compare(store: Store, before: Project, after: Project, *, top: int = 10) -> 
             f"{after.name} does not hold a replay of {before.name}: "
             f"{n_after:,} events against {n_before:,} in {before.name}"
         )
-    days = None if first is None else DayRange(_day(first), _day(last))
+    days = None if first is None else DayRange(day_of(first), day_of(last))
     persons, clusters = _clusters(store, before, after, top)
     return Comparison(
         before=Side(before.name, before.mode.value),
@@ -256,17 +257,6 @@ def compare(store: Store, before: Project, after: Project, *, top: int = 10) -> 
         funnels=_funnels(store, before, after, days),
         retention=_retention(store, before, after, days),
     )
-
-
-def _rows(store: Store, sql: str, values: dict[str, Any]) -> list[Row]:
-    rows: list[Row] = []
-    for batch in store.query(sql, values):
-        rows += zip(*(column.to_pylist() for column in batch.columns), strict=True)
-    return rows
-
-
-def _day(ms: int) -> dt.date:
-    return dt.date(1970, 1, 1) + dt.timedelta(days=ms // DAY_MS)
 
 
 def _aligned(before: Project, after: Project) -> str:
@@ -294,7 +284,7 @@ def _clusters(store: Store, before: Project, after: Project, top: int) -> tuple[
         " (SELECT count(DISTINCT pb) FROM pairs"
         "  WHERE pb NOT IN (SELECT pb FROM split) AND pa NOT IN (SELECT pa FROM joined))"
     )
-    users_b, users_a, split, joined, unchanged = _rows(
+    users_b, users_a, split, joined, unchanged = rows(
         store, sql, {"before": before.id, "after": after.id}
     )[0]
     top_split, top_joined = _regrouped(store, before, after, top)
@@ -319,7 +309,7 @@ def _regrouped(
         "ORDER BY kind, g, r"
     )
     found: dict[str, dict[str, Regrouped]] = {"split": {}, "joined": {}}
-    for kind, person, total, parts, part, n in _rows(
+    for kind, person, total, parts, part, n in rows(
         store, sql, {"before": before.id, "after": after.id, "top": top}
     ):
         known = found[kind].get(person) or Regrouped(person, total, parts, ())
@@ -337,9 +327,9 @@ def _affected(store: Store, before: Project, after: Project, top: int) -> Affect
         "SELECT id, events, pb, pas, count(*) OVER () FROM ids "
         "QUALIFY row_number() OVER (ORDER BY events DESC, id) <= $top ORDER BY events DESC, id"
     )
-    rows = _rows(store, sql, {"before": before.id, "after": after.id, "top": top})
-    most = tuple(AffectedId(i, n, pb, tuple(pas)) for i, n, pb, pas, _ in rows)
-    return Affected(rows[0][-1] if rows else 0, most)
+    found = rows(store, sql, {"before": before.id, "after": after.id, "top": top})
+    most = tuple(AffectedId(i, n, pb, tuple(pas)) for i, n, pb, pas, _ in found)
+    return Affected(found[0][-1] if found else 0, most)
 
 
 def _identity_counts(store: Store, sides: dict[str, int]) -> tuple[IdentityCount, ...]:
@@ -351,7 +341,7 @@ def _identity_counts(store: Store, sides: dict[str, int]) -> tuple[IdentityCount
     )
     counts = [
         IdentityCount(e, o, r, b, a, _REASONS[r].description if r in _REASONS else None)
-        for e, o, r, b, a in _rows(store, sql, sides)
+        for e, o, r, b, a in rows(store, sql, sides)
     ]
     return tuple(
         sorted(counts, key=lambda c: (-c.before - c.after, c.event, c.outcome, c.reason or ""))
@@ -375,12 +365,12 @@ def _newly_ignored(store: Store, sides: dict[str, int], top: int) -> NewlyIgnore
         f"JOIN ({logged('after', DROPPED)}) la ON la.k = lb.k "
         "QUALIFY row_number() OVER (ORDER BY lb.k) <= $top ORDER BY lb.k"
     )
-    rows = _rows(store, sql, {**sides, "top": top})
+    found = rows(store, sql, {**sides, "top": top})
     examples = tuple(
         IgnoredExample(sb, sa, event, tuple(ids), insert_id, time, ob, oa, reason)
-        for sb, sa, event, ids, insert_id, time, ob, oa, reason, _ in rows
+        for sb, sa, event, ids, insert_id, time, ob, oa, reason, _ in found
     )
-    return NewlyIgnored(rows[0][-1] if rows else 0, examples)
+    return NewlyIgnored(found[0][-1] if found else 0, examples)
 
 
 def _funnels(
@@ -446,5 +436,5 @@ def _born_and_back(store: Store, project: Project, weeks: int) -> tuple[int, lis
         "SELECT -1 AS k, count(*) FROM birth UNION ALL SELECT k, count(*) FROM back GROUP BY k"
     )
     values = {"project": project.id, "week": WEEK_MS, "span": (weeks + 1) * WEEK_MS}
-    counts: dict[int, int] = dict(_rows(store, sql, values))
+    counts: dict[int, int] = dict(rows(store, sql, values))
     return counts.pop(-1), [counts.get(k, 0) for k in range(weeks + 1)]

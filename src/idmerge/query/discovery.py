@@ -20,7 +20,7 @@ from idmerge.projects import Project
 from idmerge.query import params as p
 from idmerge.query.profiles import visible_profiles
 from idmerge.query.typed_sql import sql_string
-from idmerge.storage.base import Store
+from idmerge.storage.base import Store, rows
 
 WINDOW_MS = 31 * p.DAY_MS
 
@@ -30,20 +30,13 @@ _RECENT = (
 )
 
 
-def _rows(store: Store, sql: str, values: dict[str, Any]) -> list[tuple[Any, ...]]:
-    found: list[tuple[Any, ...]] = []
-    for batch in store.query(sql, values):
-        found.extend(zip(*(c.to_pylist() for c in batch.columns), strict=True))
-    return found
-
-
 def event_names(store: Store, project: Project, limit: int = 255) -> list[str]:
     """The most common event names of the window, most common first."""
     sql = (
         f"SELECT e.event FROM events e WHERE {_RECENT} "
         "GROUP BY e.event ORDER BY count(*) DESC, e.event LIMIT $limit"
     )
-    return [row[0] for row in _rows(store, sql, {"project": project.id, "limit": limit})]
+    return [row[0] for row in rows(store, sql, {"project": project.id, "limit": limit})]
 
 
 def top_event_properties(
@@ -60,7 +53,7 @@ def top_event_properties(
         "SELECT key, count(*) AS n FROM (SELECT unnest(json_keys(e.properties)) AS key "
         f"FROM events e WHERE {_RECENT}{only}) GROUP BY key ORDER BY n DESC, key LIMIT $limit"
     )
-    return {key: {"count": n} for key, n in _rows(store, sql, values)}
+    return {key: {"count": n} for key, n in rows(store, sql, values)}
 
 
 _JSON_TYPES = {
@@ -92,7 +85,7 @@ def profile_properties(
             "count": n,
             "type": "datetime" if kind == "DATETIME" else _JSON_TYPES.get(kind, "string"),
         }
-        for key, n, kind in _rows(store, sql, {"project": project.id, "limit": limit})
+        for key, n, kind in rows(store, sql, {"project": project.id, "limit": limit})
     }
 
 
@@ -144,11 +137,11 @@ def activity(
     )
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
-    rows = _rows(store, sql, values)
+    matched = rows(store, sql, values)
     if limit is not None:
-        rows = rows[:limit]  # see export_lines: DuckDB can drop a LIMIT
+        matched = matched[:limit]  # see export_lines: DuckDB can drop a LIMIT
     found = []
-    for name, stored, time, insert_id, text in rows:
+    for name, stored, time, insert_id, text in matched:
         properties: dict[str, Any] = msgspec.json.decode(text)
         shown = members[stored]
         properties.update(

@@ -7,15 +7,12 @@ import time
 from dataclasses import dataclass, field
 
 from idmerge.ingest.pipeline import ProjectWriter
-from idmerge.projects import Project, create_project
+from idmerge.projects import DEFAULT_PROJECT, Project, create_project
 from idmerge.query.profiles import EngageSessions
 from idmerge.server.writer import GroupCommitter
 from idmerge.storage.base import Store
 
 log = logging.getLogger("idmerge.server")
-
-#: The project the server creates when it starts on an empty store.
-DEFAULT_PROJECT = "default"
 
 
 def now_ms() -> int:

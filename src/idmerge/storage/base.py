@@ -114,6 +114,15 @@ class WriteBatch:
     warnings: list[IngestionWarning] = field(default_factory=list)
 
 
+def rows(store: Store, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of a read-only query (:meth:`Store.query`), as tuples: for the small
+    answers readers shape in Python."""
+    found: list[tuple[Any, ...]] = []
+    for batch in store.query(sql, params):
+        found.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
+    return found
+
+
 class Store(Protocol):
     def projects(self) -> list[Project]: ...
 
