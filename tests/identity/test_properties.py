@@ -7,6 +7,7 @@ and a few values that are no id at all, in the identity events of every mode.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from idmerge.identity import (
+    DEFAULT_JUNK_IDS,
     DEVICE_PREFIX,
     Event,
     IdentityEngine,
@@ -26,6 +28,7 @@ from idmerge.identity import (
     Step,
     split_entry,
 )
+from idmerge.identity.original import is_guid
 from idmerge.identity.reading import IDENTITY_PROPERTIES
 
 ALL_MODES = list(Mode)
@@ -458,3 +461,52 @@ def test_malformed_events_never_raise(mode, name, props, trusted):
         assert isinstance(step.distinct_id, str)
         assert all(type(v) is str for v in step.annotations.values())
     IdentityEngine.replay(engine.policy, [s for s in [step.entry] if s is not None])
+
+
+# -- the fast id checks against their plain definitions -------------------------------
+
+#: The GUID rule (identity.md, Original ID Merge) as a regular expression: what
+#: ``is_guid``'s string-method checks must agree with.
+GUID_RULE = re.compile(r"(?:\$device:)?(?:[0-9a-f]{32}|[0-9a-f]+(?:-[0-9a-f]+){4})", re.IGNORECASE)
+#: Text built mostly from the characters the two checks look at, so that near-misses
+#: (a group too many, an empty group, 31 digits, a stray letter) are common.
+id_like = st.one_of(
+    st.text(alphabet="0123456789abcdefABCDEF-", max_size=40),
+    st.lists(st.text(alphabet="0123456789abcdefABCDEFg", max_size=9), min_size=1, max_size=7).map(
+        "-".join
+    ),
+    st.builds(
+        "".join,
+        st.lists(st.sampled_from(["$device:", "-", "0", "a", "F", "g", " ", "deadbeef", "-x"])),
+    ),
+    st.text(max_size=12),
+).flatmap(lambda body: st.sampled_from([body, "$device:" + body]))
+
+
+@given(id_like)
+@settings(max_examples=3000, deadline=None)
+def test_is_guid_is_the_documented_rule(distinct_id: str) -> None:
+    assert is_guid(distinct_id) is (GUID_RULE.fullmatch(distinct_id) is not None)
+
+
+junk_like = st.one_of(
+    st.sampled_from(DEFAULT_JUNK_IDS).flatmap(
+        lambda v: st.sampled_from([v, v.upper(), f" {v} ", f"'{v}'", f'"{v.title()}"', v + "x"])
+    ),
+    st.text(max_size=40),
+    # characters whose lower case is ASCII, or longer: "\u0130" is a dotted capital I,
+    # "\u212a" the Kelvin sign, "\u017f" a long s
+    st.text(alphabet="\u0130\u212a\u017fidkKstop0-", max_size=6),
+).flatmap(lambda v: st.sampled_from([v, "$device:" + v]))
+
+
+@given(junk_like, st.sampled_from([DEFAULT_JUNK_IDS, ("\u0130d", "\u017ftop", "\u212a"), ()]))
+@settings(max_examples=3000, deadline=None)
+def test_is_junk_is_the_documented_rule(distinct_id: str, junk: tuple[str, ...]) -> None:
+    """Blank, or in the junk list once stripped and lower-cased (the ``$device:`` prefix
+    aside); the list holds each value bare and in single and double quotes."""
+    policy = Policy.for_mode(Mode.ORIGINAL, junk_ids=junk)
+    body = distinct_id.removeprefix("$device:").strip()
+    plain = body.lower()
+    listed = {form for v in junk for form in (v.lower(), f"'{v.lower()}'", f'"{v.lower()}"')}
+    assert policy.is_junk(distinct_id) is (not body or plain in listed)

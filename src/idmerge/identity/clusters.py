@@ -30,13 +30,16 @@ class Cluster:
 class Clusters:
     """Every id's cluster, plus the set of ids whose resolved id changed lately."""
 
-    __slots__ = ("_of", "changed", "get")
+    __slots__ = ("_of", "built", "changed", "get")
 
     def __init__(self) -> None:
         self._of: dict[str, Cluster] = {}
         #: ids whose resolved id may have changed since the caller last drained it;
         #: None while a replay rebuilds everything (nothing to track then)
         self.changed: dict[str, Cluster] | None = {}
+        #: the cluster the latest ``attach`` or ``union`` left: the engine files the
+        #: deciding log entry under it without looking the ids up again
+        self.built: Cluster | None = None
         #: the cluster of an id, or None for a cluster of one (the dictionary's own
         #: look-up, bound once: this is called for every identity event)
         self.get: Callable[[str], Cluster | None] = self._of.get
@@ -59,21 +62,16 @@ class Clusters:
         cluster = self._of.get(a)
         return cluster is not None and cluster is self._of.get(b)
 
-    def _own(self, distinct_id: str) -> Cluster:
-        cluster = self._of.get(distinct_id)
-        if cluster is None:
-            cluster = self._of[distinct_id] = Cluster(distinct_id)
-        return cluster
-
-    def attach(self, keep: str, newcomer: str) -> Cluster:
-        """Add ``newcomer``, a cluster of one, to ``keep``'s cluster."""
-        cluster = self._of.get(keep)
+    def attach(self, keep: str, cluster: Cluster | None, newcomer: str) -> Cluster:
+        """Add ``newcomer``, a cluster of one, to ``keep``'s ``cluster`` (as ``get``
+        answered it: None when ``keep`` is a cluster of one too)."""
         if cluster is None:
             cluster = self._of[keep] = Cluster(keep)
         cluster.ids.append(newcomer)
         self._of[newcomer] = cluster
         if self.changed is not None:
             self.changed[newcomer] = cluster
+        self.built = cluster
         return cluster
 
     def union(self, keep: str, other: str, *, counts: bool = True) -> Cluster:
@@ -81,17 +79,27 @@ class Clusters:
 
         ``counts`` says whether the union counts toward the cluster's merge limit.
         """
+        return self.join(keep, self._of.get(keep), other, self._of.get(other), counts=counts)
+
+    def join(
+        self, keep: str, a: Cluster | None, other: str, b: Cluster | None, *, counts: bool = True
+    ) -> Cluster:
+        """``union`` for a caller that has looked up both ids' clusters (``a``, ``b``)."""
         if keep == other:
-            return self._own(keep)
-        of = self._of
-        b = of.get(other)
+            if a is None:
+                a = self._of[keep] = Cluster(keep)
+            self.built = a
+            return a
         if b is None:  # the usual case: a new id joins a cluster
-            a = self.attach(keep, other)
+            a = self.attach(keep, a, other)
             a.merges += counts
             return a
-        a = self._own(keep)
-        if a is b:
+        if a is None:
+            a = self._of[keep] = Cluster(keep)
+        elif a is b:
+            self.built = a
             return a
+        of = self._of
         resolved = a.resolved
         big, small = (a, b) if len(a.ids) >= len(b.ids) else (b, a)
         changed = self.changed if self.changed is not None else {}
@@ -106,6 +114,7 @@ class Clusters:
         big.history.extend(small.history)
         big.merges = a.merges + b.merges + counts
         big.identified = a.identified or b.identified
+        self.built = big
         return big
 
     def drain_changes(self) -> list[tuple[str, str]]:

@@ -66,5 +66,5 @@ def decide_link(
         return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY
     if limit is not None and (1 if mine is None else len(mine.ids)) + 1 > limit:
         return Outcome.REFUSED, Reason.MANY_IDS
-    clusters.attach(user, device)
+    clusters.attach(user, mine, device)
     return LINKED

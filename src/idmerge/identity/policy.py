@@ -64,10 +64,17 @@ class Policy:
     max_merges: int | None = None
     junk_ids: frozenset[str] = field(default_factory=lambda: junk_set(DEFAULT_JUNK_IDS))
     max_id_length: int = MAX_ID_LENGTH
-    _longest_junk: int = field(init=False, repr=False, compare=False)
+    #: the lengths and first characters (both cases) of the junk ids: most ASCII ids
+    #: differ in one, which settles ``is_junk`` without building a lower-case copy
+    #: (other ids may change length in lower case, so they always take the look-up)
+    _junk_lengths: frozenset[int] = field(init=False, repr=False, compare=False)
+    _junk_starts: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_longest_junk", max(map(len, self.junk_ids), default=0))
+        junk = [x for x in self.junk_ids if x]
+        starts = {case(x[0]) for x in junk for case in (str.lower, str.upper)}
+        object.__setattr__(self, "_junk_lengths", frozenset(len(x) for x in junk))
+        object.__setattr__(self, "_junk_starts", frozenset(starts))
 
     @classmethod
     def for_mode(
@@ -93,9 +100,13 @@ class Policy:
         if distinct_id.startswith(DEVICE_PREFIX):
             distinct_id = distinct_id[len(DEVICE_PREFIX) :]
         stripped = distinct_id.strip()
-        if len(stripped) > self._longest_junk:
+        if not stripped:
+            return True
+        if stripped.isascii() and (
+            len(stripped) not in self._junk_lengths or stripped[0] not in self._junk_starts
+        ):
             return False
-        return not stripped or stripped.lower() in self.junk_ids
+        return stripped.lower() in self.junk_ids
 
     def id_problem(self, value: object) -> bool:
         """True when ``value`` cannot be an id at all: not a string, or too long."""
