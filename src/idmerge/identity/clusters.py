@@ -5,6 +5,12 @@ resolves to itself. Every id that did maps straight to its :class:`Cluster`, so
 ``resolve`` is one dictionary look-up; a union relabels the smaller side only.
 Unlike a textbook union-find, the id a cluster resolves to is chosen by the caller
 (the modes have rules for it), not by which side happened to be larger.
+
+A cluster's history (the log entries that linked or merged it) is a chain through
+one list of entries, not a list per cluster: a server holds millions of clusters
+for its whole life, and every object in them is one more for each of the garbage
+collector's full passes to visit (two lists per cluster were half the engine's
+objects; see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -17,20 +23,22 @@ from idmerge.identity.model import LogEntry
 class Cluster:
     """The ids that are one user, and the log entries that joined them."""
 
-    __slots__ = ("history", "identified", "ids", "merges", "resolved")
+    __slots__ = ("first", "identified", "ids", "last", "merges", "resolved")
 
     def __init__(self, first: str) -> None:
         self.ids: list[str] = [first]
         self.resolved = first
         self.merges = 0  # how many unions of two multi-id clusters built it (cdp)
         self.identified = False  # holds an id used as $identified_id (original)
-        self.history: list[LogEntry] = []  # the linked/merged entries that built it
+        # the ends of its history's chain in Clusters.entries (-1: no history yet)
+        self.first = -1
+        self.last = -1
 
 
 class Clusters:
     """Every id's cluster, plus the set of ids whose resolved id changed lately."""
 
-    __slots__ = ("_of", "built", "changed", "get")
+    __slots__ = ("_of", "_then", "built", "changed", "entries", "get")
 
     def __init__(self) -> None:
         self._of: dict[str, Cluster] = {}
@@ -40,6 +48,10 @@ class Clusters:
         #: the cluster the latest ``attach`` or ``union`` left: the engine files the
         #: deciding log entry under it without looking the ids up again
         self.built: Cluster | None = None
+        #: every recorded history entry, and for each the index of the next entry of
+        #: the same cluster's history (-1 after its last)
+        self.entries: list[LogEntry] = []
+        self._then: list[int] = []
         #: the cluster of an id, or None for a cluster of one (the dictionary's own
         #: look-up, bound once: this is called for every identity event)
         self.get: Callable[[str], Cluster | None] = self._of.get
@@ -111,11 +123,36 @@ class Clusters:
                 changed[distinct_id] = big
             big.resolved = resolved
         big.ids.extend(small.ids)
-        big.history.extend(small.history)
+        if small.first >= 0:  # big's history goes on with small's
+            if big.last >= 0:
+                self._then[big.last] = small.first
+            else:
+                big.first = small.first
+            big.last = small.last
         big.merges = a.merges + b.merges + counts
         big.identified = a.identified or b.identified
         self.built = big
         return big
+
+    def record(self, cluster: Cluster, entry: LogEntry) -> None:
+        """Add ``entry``, a link or merge that built ``cluster``, to its history."""
+        index = len(self.entries)
+        self.entries.append(entry)
+        self._then.append(-1)
+        if cluster.last >= 0:
+            self._then[cluster.last] = index
+        else:
+            cluster.first = index
+        cluster.last = index
+
+    def history(self, cluster: Cluster) -> list[LogEntry]:
+        """The entries recorded for ``cluster`` and the clusters it absorbed."""
+        found = []
+        index = cluster.first
+        while index >= 0:
+            found.append(self.entries[index])
+            index = self._then[index]
+        return found
 
     def drain_changes(self) -> list[tuple[str, str]]:
         """``(id, resolved id)`` for every id whose resolved id may have changed."""

@@ -184,7 +184,7 @@ class IdentityEngine:
         if outcome is Outcome.LINKED or outcome is Outcome.MERGED:
             cluster = self.clusters.built  # the link or merge this entry records
             assert cluster is not None
-            cluster.history.append(entry)
+            self.clusters.record(cluster, entry)
         elif outcome is not Outcome.NOOP:
             notes = self._notes
             for distinct_id in entry.ids:
@@ -210,7 +210,7 @@ class IdentityEngine:
         found: dict[int, LogEntry] = {}
         cluster = self.clusters.get(distinct_id)
         if cluster is not None:
-            for entry in cluster.history:
+            for entry in self.clusters.history(cluster):
                 found[entry.seq] = entry
         for member in members:
             for entry in self._notes.get(member, ()):
