@@ -70,13 +70,32 @@ def form_fields(body: bytes | str) -> dict[str, str]:
 
 
 def _form_text(raw: bytes, field: str | None) -> str:
-    decoded = unquote_to_bytes(raw.replace(b"+", b" "))
+    decoded = percent_decoded(raw.replace(b"+", b" "))
     try:
         return decoded.decode("utf-8")
     except UnicodeDecodeError:
         what = "a form field name" if field is None else f"form field {field!r}"
         shown = decoded.decode("utf-8", "replace")[:40]
         raise BadRequest(f"{what} is not valid UTF-8: {shown!r}") from None
+
+
+def percent_decoded(raw: bytes) -> bytes:
+    """``urllib.parse.unquote_to_bytes(raw)``, about 15 times faster on a form body.
+
+    An SDK's form-encoded JSON has a percent escape every six bytes or so, and the
+    standard decoder runs Python code for each: it was a third of the server's work
+    on ``/track``. Quoted-printable decoding (C code) does the same with ``=``, so
+    ``%`` becomes ``=`` and ``binascii.a2b_qp`` decodes; where the two would differ
+    (a raw ``=``, a ``%`` before a line break or at the end, an invalid escape, which
+    the length of the result reveals), the standard decoder answers instead.
+    """
+    if b"%" not in raw:
+        return raw
+    if b"=" not in raw and b"%\n" not in raw and b"%\r" not in raw and raw[-1:] != b"%":
+        decoded = binascii.a2b_qp(raw.replace(b"%", b"="))
+        if len(decoded) == len(raw) - 2 * raw.count(b"%"):  # every escape was valid
+            return decoded
+    return unquote_to_bytes(raw)
 
 
 def decode_data(value: str) -> Any:
