@@ -74,6 +74,22 @@ def test_batch_writes_events_log_and_mapping(store: Store) -> None:
     assert sorted(store.distinct_ids(1)) == ["a", "u1"]
 
 
+@pytest.mark.parametrize(
+    "shapes",
+    [(2, 2, 2), (2, 1, 2), (0, 2, 3), (3, 3), (1,)],
+    ids=["all-pairs", "a-single", "none-pair-three", "triples", "one"],
+)
+def test_log_ids_read_back_in_order_whatever_their_count(
+    store: Store, shapes: tuple[int, ...]
+) -> None:
+    """Entries naming two ids (most of a log, decoded by a faster path) and any other
+    count read back with each id in its place."""
+    store.save_project(project())
+    log = [entry(seq, *(f"id{seq}-{k}" for k in range(n))) for seq, n in enumerate(shapes)]
+    store.commit(1, WriteBatch(log=log))
+    assert list(store.read_log(1)) == log
+
+
 def test_log_alone_makes_a_project_hold_data(store: Store) -> None:
     """An identity log entry without events still freezes the project's mode."""
     store.save_project(project())

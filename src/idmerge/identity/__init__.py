@@ -22,6 +22,7 @@ from idmerge.identity.model import (
     Outcome,
     Reason,
     Step,
+    new_entry,
 )
 from idmerge.identity.policy import DEFAULT_JUNK_IDS, DEVICE_PREFIX, Policy
 
@@ -41,6 +42,7 @@ __all__ = [
     "Reason",
     "Step",
     "failure_properties",
+    "new_entry",
     "paused_gc",
     "split_entry",
 ]

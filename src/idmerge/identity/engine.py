@@ -35,14 +35,11 @@ from idmerge.identity.model import (
     Reading,
     Reason,
     Step,
+    new_entry,
 )
 from idmerge.identity.original import OriginalRules
 from idmerge.identity.policy import Policy
 from idmerge.identity.simplified import SimplifiedRules
-
-#: ``LogEntry(...)`` without the Python-level ``__new__`` a named tuple has: one entry
-#: is built per logged event, and that call was a tenth of the cost of logging one
-new_entry = tuple.__new__
 
 #: Refusals that depend on nothing but the ids and the policy.
 SCREENING_REASONS = frozenset({Reason.JUNK_ID, Reason.SAME_IDS, Reason.ANON_NOT_GUID})
@@ -156,8 +153,7 @@ class IdentityEngine:
                     else:
                         outcome, reason = decision
                         entry = new_entry(
-                            LogEntry,
-                            (seq, op, ids, outcome, reason, event.name, insert_id, event.time, ()),
+                            (seq, op, ids, outcome, reason, event.name, insert_id, event.time, ())
                         )
                         entries.append(entry)
                         remember(entry)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, NamedTuple
 
 
@@ -151,6 +152,13 @@ class LogEntry(NamedTuple):
     insert_id: str | None
     time: int
     undoes: tuple[int, ...] = ()
+
+
+#: ``new_entry((seq, op, ids, outcome, reason, event, insert_id, time, undoes))`` is
+#: ``LogEntry(...)`` without the Python-level ``__new__`` a named tuple has: the engine
+#: builds one per logged event, and a rebuild one per stored log row; that call was
+#: ~0.2 us of each (a tenth of the cost of logging an event)
+new_entry = partial(tuple.__new__, LogEntry)
 
 
 class Step(NamedTuple):

@@ -295,8 +295,7 @@ class DuckDBStore:
             "FROM identity_log WHERE project_id = $p ORDER BY seq",
             {"p": project_id},
         )
-        for batch in batches:
-            yield from log_entries(batch)
+        return itertools.chain.from_iterable(map(log_entries, batches))
 
     def read_mapping(self, project_id: int) -> Iterator[tuple[str, str]]:
         for batch in self._stream(
