@@ -74,11 +74,16 @@ class Clusters:
         cluster = self._of.get(a)
         return cluster is not None and cluster is self._of.get(b)
 
+    def _start(self, distinct_id: str) -> Cluster:
+        """The new cluster of an id that was a cluster of one."""
+        cluster = self._of[distinct_id] = Cluster(distinct_id)
+        return cluster
+
     def attach(self, keep: str, cluster: Cluster | None, newcomer: str) -> Cluster:
         """Add ``newcomer``, a cluster of one, to ``keep``'s ``cluster`` (as ``get``
         answered it: None when ``keep`` is a cluster of one too)."""
         if cluster is None:
-            cluster = self._of[keep] = Cluster(keep)
+            cluster = self._start(keep)
         cluster.ids.append(newcomer)
         self._of[newcomer] = cluster
         if self.changed is not None:
@@ -98,16 +103,14 @@ class Clusters:
     ) -> Cluster:
         """``union`` for a caller that has looked up both ids' clusters (``a``, ``b``)."""
         if keep == other:
-            if a is None:
-                a = self._of[keep] = Cluster(keep)
-            self.built = a
+            self.built = a = self._start(keep) if a is None else a
             return a
         if b is None:  # the usual case: a new id joins a cluster
             a = self.attach(keep, a, other)
             a.merges += counts
             return a
         if a is None:
-            a = self._of[keep] = Cluster(keep)
+            a = self._start(keep)
         elif a is b:
             self.built = a
             return a

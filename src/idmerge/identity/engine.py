@@ -89,12 +89,20 @@ def _rules(policy: Policy, clusters: Clusters, seen: Iterable[str]) -> Rules:
     return CdpRules(policy, clusters, seen)
 
 
-def failure_properties(mode: Mode) -> tuple[str, ...]:
-    """The properties ``mode`` writes onto an event it refuses (see ``_with_failure``)."""
+def _written_on_failure(mode: Mode) -> tuple[str, ...]:
     rules = _rules(Policy.for_mode(mode), Clusters(), ())
     if rules.describes_failures:
         return (rules.failure_property, FAILURE_DESCRIPTION)
     return (rules.failure_property,)
+
+
+#: worked out once: importing an export with ``--mode-of-origin`` asks per record
+_FAILURE_PROPERTIES = {mode: _written_on_failure(mode) for mode in Mode}
+
+
+def failure_properties(mode: Mode) -> tuple[str, ...]:
+    """The properties ``mode`` writes onto an event it refuses (see ``_with_failure``)."""
+    return _FAILURE_PROPERTIES[mode]
 
 
 class IdentityEngine:

@@ -71,7 +71,6 @@ WEEK_MS = UNIT_LENGTH_MS[Unit.WEEK]
 KEPT = (Outcome.MERGED, Outcome.LINKED, Outcome.NOOP)
 DROPPED = (Outcome.IGNORED, Outcome.REFUSED)
 Row = tuple[Any, ...]
-_REASONS = {reason.value: reason for reason in Reason}
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,14 +242,14 @@ def compare(store: Store, before: Project, after: Project, *, top: int = 10) -> 
             f"{n_after:,} events against {n_before:,} in {before.name}"
         )
     days = None if first is None else DayRange(day_of(first), day_of(last))
-    persons, clusters = _clusters(store, before, after, top)
+    persons, clusters = _clusters(store, before, after, sides, top)
     return Comparison(
         before=Side(before.name, before.mode.value),
         after=Side(after.name, after.mode.value),
         range=days,
         users=Users(persons, Pair(n_before, n_after), Pair(ids_before, ids_after)),
         clusters=clusters,
-        affected_ids=_affected(store, before, after, top),
+        affected_ids=_affected(store, before, after, sides, top),
         identity_events=IdentityEvents(
             _identity_counts(store, sides), _newly_ignored(store, sides, top)
         ),
@@ -276,7 +275,9 @@ def _aligned(before: Project, after: Project) -> str:
     )
 
 
-def _clusters(store: Store, before: Project, after: Project, top: int) -> tuple[Pair, Clusters]:
+def _clusters(
+    store: Store, before: Project, after: Project, sides: dict[str, int], top: int
+) -> tuple[Pair, Clusters]:
     """The users on each side; the split, joined and unchanged persons."""
     sql = _aligned(before, after) + (
         " SELECT (SELECT count(DISTINCT pb) FROM pairs), (SELECT count(DISTINCT pa) FROM pairs),"
@@ -284,15 +285,13 @@ def _clusters(store: Store, before: Project, after: Project, top: int) -> tuple[
         " (SELECT count(DISTINCT pb) FROM pairs"
         "  WHERE pb NOT IN (SELECT pb FROM split) AND pa NOT IN (SELECT pa FROM joined))"
     )
-    users_b, users_a, split, joined, unchanged = rows(
-        store, sql, {"before": before.id, "after": after.id}
-    )[0]
-    top_split, top_joined = _regrouped(store, before, after, top)
+    users_b, users_a, split, joined, unchanged = rows(store, sql, sides)[0]
+    top_split, top_joined = _regrouped(store, before, after, sides, top)
     return Pair(users_b, users_a), Clusters(split, joined, unchanged, top_split, top_joined)
 
 
 def _regrouped(
-    store: Store, before: Project, after: Project, top: int
+    store: Store, before: Project, after: Project, sides: dict[str, int], top: int
 ) -> tuple[tuple[Regrouped, ...], tuple[Regrouped, ...]]:
     """The ``top`` largest split and joined persons, each with its ``top`` largest parts."""
     sql = _aligned(before, after) + (
@@ -308,16 +307,19 @@ def _regrouped(
         "SELECT kind, person, total, parts, part, n FROM ranked WHERE g <= $top AND r <= $top "
         "ORDER BY kind, g, r"
     )
-    found: dict[str, dict[str, Regrouped]] = {"split": {}, "joined": {}}
-    for kind, person, total, parts, part, n in rows(
-        store, sql, {"before": before.id, "after": after.id, "top": top}
-    ):
-        known = found[kind].get(person) or Regrouped(person, total, parts, ())
-        found[kind][person] = Regrouped(person, total, parts, (*known.parts, Part(part, n)))
-    return tuple(found["split"].values()), tuple(found["joined"].values())
+    found: dict[str, dict[tuple[str, int, int], list[Part]]] = {"split": {}, "joined": {}}
+    for kind, person, total, parts, part, n in rows(store, sql, {**sides, "top": top}):
+        found[kind].setdefault((person, total, parts), []).append(Part(part, n))
+    split, joined = (
+        tuple(Regrouped(*person, tuple(shown)) for person, shown in found[kind].items())
+        for kind in ("split", "joined")
+    )
+    return split, joined
 
 
-def _affected(store: Store, before: Project, after: Project, top: int) -> Affected:
+def _affected(
+    store: Store, before: Project, after: Project, sides: dict[str, int], top: int
+) -> Affected:
     """How many ids are affected, and the ``top`` with most events."""
     sql = _aligned(before, after) + (
         ", hit AS (SELECT *, pb IN (SELECT pb FROM split) OR pa IN (SELECT pa FROM joined) "
@@ -327,7 +329,7 @@ def _affected(store: Store, before: Project, after: Project, top: int) -> Affect
         "SELECT id, events, pb, pas, count(*) OVER () FROM ids "
         "QUALIFY row_number() OVER (ORDER BY events DESC, id) <= $top ORDER BY events DESC, id"
     )
-    found = rows(store, sql, {"before": before.id, "after": after.id, "top": top})
+    found = rows(store, sql, {**sides, "top": top})
     most = tuple(AffectedId(i, n, pb, tuple(pas)) for i, n, pb, pas, _ in found)
     return Affected(found[0][-1] if found else 0, most)
 
@@ -340,7 +342,7 @@ def _identity_counts(store: Store, sides: dict[str, int]) -> tuple[IdentityCount
         "WHERE project_id IN ($before, $after) GROUP BY ALL"
     )
     counts = [
-        IdentityCount(e, o, r, b, a, _REASONS[r].description if r in _REASONS else None)
+        IdentityCount(e, o, r, b, a, None if r is None else Reason(r).description)
         for e, o, r, b, a in rows(store, sql, sides)
     ]
     return tuple(
