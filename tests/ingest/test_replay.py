@@ -246,6 +246,7 @@ def test_targets_and_refusals(shop: tuple[Store, Project]) -> None:
     second = replay(store, source, Mode.SIMPLIFIED, into=None, now=now).target
     assert (first.name, second.name) == ("p-original-simplified", "p-original-simplified-2")
     assert first.token != source.token and first.secret != source.secret
+    assert first.junk_ids == source.junk_ids == ("nobody",)
     with pytest.raises(BadRequest, match="--into must name another"):
         replay(store, source, Mode.SIMPLIFIED, into=source.name, now=now)
     with pytest.raises(BadRequest, match="'p-original-simplified' already holds data"):
@@ -253,6 +254,8 @@ def test_targets_and_refusals(shop: tuple[Store, Project]) -> None:
     empty = create_project(store, "empty", Mode.LEGACY, now=T0)
     into_empty = replay(store, source, Mode.CDP, into=empty.name, now=now).target
     assert (into_empty.id, into_empty.mode) == (empty.id, Mode.CDP)
+    # an empty target takes the source's junk list and limits, as a new one does
+    assert get_project(store, "empty").junk_ids == source.junk_ids
     with pytest.raises(BadRequest, match="which only simplified and cdp read"):
         replay(store, source, Mode.ORIGINAL, into="x", now=now, derive_simplified_ids=True)
     with pytest.raises(BadRequest, match="'p-original-simplified' is simplified"):

@@ -50,17 +50,19 @@ def replay_command(
     Compare the two with `idmerge compare PROJECT NEW`."""
     progress = Progress(shown=not quiet and not as_json)
     started = time.monotonic()
-    with project_store(data_dir, config, project_name, None) as (store, source):
-        report = replay(
-            store,
-            source,
-            Mode(mode),
-            into=into,
-            now=now_ms,
-            derive_simplified_ids=derive_simplified_ids,
-            progress=lambda events: progress.add(events - progress.count),
-        )
-    progress.clear()
+    try:  # an error's line starts on a clean one
+        with project_store(data_dir, config, project_name, None) as (store, source):
+            report = replay(
+                store,
+                source,
+                Mode(mode),
+                into=into,
+                now=now_ms,
+                derive_simplified_ids=derive_simplified_ids,
+                progress=lambda events: progress.add(events - progress.count),
+            )
+    finally:
+        progress.clear()
     seconds = time.monotonic() - started
     if as_json:
         click.echo(json_text(report_json(report, seconds)))

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from idmerge.errors import BadRequest, SplitRefused
@@ -51,7 +51,7 @@ from idmerge.ingest.history import Recorded, Split, history
 from idmerge.ingest.pipeline import ProjectWriter, Submission
 from idmerge.profiles.model import ProfileUpdate
 from idmerge.projects import Project, create_project, set_mode
-from idmerge.storage.base import Store
+from idmerge.storage.base import Store, rows
 
 ENDPOINT = "idmerge replay"
 _NAME_LIMIT = 64
@@ -134,7 +134,16 @@ def target_project(
             f"project {into!r} already holds data: replay into a new or empty project "
             "(or leave --into out for a scratch one)"
         )
-    return set_mode(store, into, mode)
+    emptied = set_mode(store, into, mode)
+    # as a new target would: the source's junk list and limits decide the merges
+    target = replace(
+        emptied,
+        max_cluster_ids=source.max_cluster_ids,
+        max_merges=source.max_merges,
+        junk_ids=source.junk_ids,
+    )
+    store.save_project(target)
+    return target
 
 
 def _new_target(store: Store, source: Project, mode: Mode, name: str, now: int) -> Project:
@@ -182,7 +191,6 @@ class _Replayer:
         ids: SimplifiedIds | None,
         progress: Callable[[int], None],
     ) -> None:
-        self.store = store
         self.writer = ProjectWriter(store, target)
         self.report = report
         self.ids = ids
@@ -264,7 +272,7 @@ class _Replayer:
         """The target's sequence number of its ``ordinal``-th event (from 0)."""
         sql = "SELECT seq FROM events WHERE project_id = $p ORDER BY seq LIMIT 1 OFFSET $k"
         params = {"p": self.writer.project.id, "k": ordinal}
-        for batch in self.store.query(sql, params):
-            if batch.num_rows:
-                return int(batch.column(0)[0].as_py())
-        raise AssertionError(f"the target lost its event #{ordinal + 1}")
+        found = rows(self.writer.store, sql, params)
+        if not found:
+            raise AssertionError(f"the target lost its event #{ordinal + 1}")
+        return int(found[0][0])
