@@ -127,6 +127,31 @@ def test_import_through_a_running_server(
     one_line_error(wrong, "refused the credentials")
 
 
+def test_import_through_a_server_halves_a_part_past_its_body_limit(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2,000 records of ~6 KB are over /import's 10 MB: the part goes in halves, every
+    good record lands and the bad one is reported at its own line."""
+    tag = uuid.uuid4().hex[:8]
+    wide = {f"p{k}": "x" * 250 for k in range(25)}
+    lines = [
+        {"event": "View", "properties": {"distinct_id": f"u-{tag}", "time": MAY_1 + n,
+                                         "$insert_id": f"{tag}-{n}", **wide}}
+        for n in range(1999)
+    ]  # fmt: skip
+    lines.append({"event": "Bad", "properties": {"time": MAY_1}})  # no distinct_id
+    body = b"".join(msgspec.json.encode(x) + b"\n" for x in lines)
+    assert len(body) > 10 * 1024 * 1024
+    records = tmp_path / "wide.jsonl"
+    records.write_bytes(body)
+    run = invoker(tmp_path / "unused", monkeypatch)
+    args = ("--server", server.url, "--quiet", "--json", "--secret", server.secret("original"))
+    answer = json.loads(ok(run("import", str(records), *args)).stdout)
+    assert [(a["records"], a["imported"], a["rejected"]) for a in answer] == [(2000, 1999, 1)]
+    (reject,) = [json.loads(x) for x in Path(f"{records}.rejects.jsonl").read_text().splitlines()]
+    assert (reject["line"], reject["reason"]) == (2000, "missing_field")
+
+
 def test_import_to_a_server_that_is_not_there(run: Run, export: Path) -> None:
     args = ("import", str(export), "--server", "http://127.0.0.1:9", "--secret", "s")
     one_line_error(run(*args), "no idmerge server answers at http://127.0.0.1:9")

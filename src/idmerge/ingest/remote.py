@@ -77,6 +77,11 @@ class ServerDestination:
 
     def _import(self, records: list[Any]) -> tuple[int, list[Rejection]]:
         status, answer = self._post("/import?strict=1", records)
+        if status == 413 and len(records) > 1:  # within 2,000 records, past 10 MB: halve
+            half = len(records) // 2
+            taken, refused = self._import(records[:half])
+            more, refused_later = self._import(records[half:])
+            return taken + more, refused + [r._replace(index=r.index + half) for r in refused_later]
         if status not in (200, 400) or "num_records_imported" not in answer:
             raise _refused(status, answer)
         refused = [
