@@ -63,6 +63,17 @@ def test_identify_sdk_form_means_the_same(original):
     assert original.cluster(D1) == {"U1", D1}
 
 
+def test_server_form_anon_id_wins_over_the_sdk_form(original):
+    """``$anon_id`` is read first; the SDK's ``$anon_distinct_id`` only when it is absent,
+    so an explicit null ``$anon_id`` is a missing id, not a cue to read the other."""
+    both = {"$identified_id": "U1", "$anon_id": D1, "$anon_distinct_id": D2}
+    assert original.send("$identify", both).entry.ids == ("U1", D1)
+    null = {"$identified_id": "U2", "$anon_id": None, "$anon_distinct_id": D3}
+    step = original.send("$identify", null)
+    assert (step.entry.outcome, step.entry.reason) == (Outcome.REFUSED, Reason.MISSING_ID)
+    assert original.cluster(D3) == {D3}
+
+
 def test_identify_without_distinct_id_is_stored_under_identified_id(original):
     """``distinct_id`` is optional on ``$identify``: it is inferred from ``$identified_id``."""
     assert original.identify("U1", D1).distinct_id == "U1"

@@ -30,6 +30,7 @@ say) folds exactly the same ids.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from idmerge.identity.clusters import Cluster, Clusters
 from idmerge.identity.device_links import decide_link, read_link, stored_id
@@ -46,21 +47,21 @@ from idmerge.identity.model import (
     Reason,
 )
 from idmerge.identity.policy import DEVICE_PREFIX, Policy
-from idmerge.identity.reading import named_ids, nonempty
+from idmerge.identity.reading import named_ids, nonempty, properties_of
+from idmerge.identity.rules import Rules
 
-FAILURE_PROPERTY = "$identity_failure_reason"
-IGNORED_HERE = Reason.CDP_IGNORES_EVENT
+FAILURE_PROPERTY: Final = "$identity_failure_reason"
+IGNORED_HERE: Final = Reason.CDP_IGNORES_EVENT
 
 
-class CdpRules:
+class CdpRules(Rules):
     """Reads and decides messages under Segment / Customer.io semantics."""
 
     failure_property = FAILURE_PROPERTY
     describes_failures = False
 
     def __init__(self, policy: Policy, clusters: Clusters, seen: Iterable[str] = ()) -> None:
-        self.policy = policy
-        self.clusters = clusters
+        super().__init__(policy, clusters)
         self.seen: set[str] = set(seen)
 
     def read(self, event: Event) -> Reading:
@@ -72,14 +73,14 @@ class CdpRules:
     def _read(self, event: Event) -> Reading:
         if event.name == "$create_alias":
             return self._read_alias(event)
-        distinct_id, user, device = stored_id(event.properties)
+        distinct_id, user, device = stored_id(properties_of(event))
         if event.name == "$merge":
             ids = named_ids(event, distinct_id)
             return (distinct_id, NO_ANNOTATIONS, Op.NONE, ids, Outcome.IGNORED, IGNORED_HERE)
         return read_link(self.policy, distinct_id, NO_ANNOTATIONS, user, device)
 
     def _read_alias(self, event: Event) -> Reading:
-        props = event.properties
+        props = properties_of(event)
         user = props.get("alias", props.get("$user_id"))
         previous = props.get("distinct_id")
         distinct_id = user if nonempty(user) else ""

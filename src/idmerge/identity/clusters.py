@@ -15,7 +15,7 @@ objects; see benchmarks/README.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from idmerge.identity.model import LogEntry
 
@@ -38,7 +38,7 @@ class Cluster:
 class Clusters:
     """Every id's cluster, plus the set of ids whose resolved id changed lately."""
 
-    __slots__ = ("_of", "_then", "built", "changed", "entries", "get")
+    __slots__ = ("_of", "_then", "built", "changed", "entries")
 
     def __init__(self) -> None:
         self._of: dict[str, Cluster] = {}
@@ -52,9 +52,10 @@ class Clusters:
         #: the same cluster's history (-1 after its last)
         self.entries: list[LogEntry] = []
         self._then: list[int] = []
-        #: the cluster of an id, or None for a cluster of one (the dictionary's own
-        #: look-up, bound once: this is called for every identity event)
-        self.get: Callable[[str], Cluster | None] = self._of.get
+
+    def get(self, distinct_id: str) -> Cluster | None:
+        """The cluster of an id, or None for a cluster of one."""
+        return self._of.get(distinct_id)
 
     def resolve(self, distinct_id: str) -> str:
         cluster = self._of.get(distinct_id)

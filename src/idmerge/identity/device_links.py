@@ -14,7 +14,7 @@ from idmerge.identity.model import LINKED, REFUSED_JUNK, Decision, Op, Outcome, 
 from idmerge.identity.policy import DEVICE_PREFIX, Policy
 
 
-def stored_id(props: Mapping[str, Any]) -> tuple[str, Any, Any]:
+def stored_id(props: dict[str, Any]) -> tuple[str, Any, Any]:
     """``(stored distinct_id, $user_id, $device_id)`` of an event's properties."""
     user = props.get("$user_id")
     device = props.get("$device_id")

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Protocol
+from typing import Final
 
 from idmerge.identity.cdp import CdpRules
 from idmerge.identity.clusters import Clusters
@@ -32,31 +32,17 @@ from idmerge.identity.model import (
     Mode,
     Op,
     Outcome,
-    Reading,
     Reason,
     Step,
     new_entry,
 )
 from idmerge.identity.original import OriginalRules
 from idmerge.identity.policy import Policy
+from idmerge.identity.rules import Rules
 from idmerge.identity.simplified import SimplifiedRules
 
 #: Refusals that depend on nothing but the ids and the policy.
-SCREENING_REASONS = frozenset({Reason.JUNK_ID, Reason.SAME_IDS, Reason.ANON_NOT_GUID})
-
-
-class Rules(Protocol):
-    """One identity mode: reads events, and decides identity operations on its clusters."""
-
-    failure_property: str
-    describes_failures: bool
-
-    def read(self, event: Event) -> Reading: ...
-
-    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision: ...
-
-    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        """``decide`` for a replay: the ids passed the stateless checks already."""
+SCREENING_REASONS: Final = frozenset({Reason.JUNK_ID, Reason.SAME_IDS, Reason.ANON_NOT_GUID})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +99,6 @@ class IdentityEngine:
         self.policy = policy
         self.clusters = Clusters()
         self._rules = _rules(policy, self.clusters, seen_ids)
-        self._read = self._rules.read
-        self._decide = self._rules.decide
         #: insert_ids of the logged identity events: a second delivery is not applied
         self._delivered: set[str] = set()
         # refused, ignored, undone and split entries, by every id they name
@@ -134,19 +118,14 @@ class IdentityEngine:
         This loop runs once per ingested event, so it works on plain tuples and local
         names; :meth:`apply` is the same for one event.
         """
-        read, decide, delivered, remember = (
-            self._read,
-            self._decide,
-            self._delivered,
-            self._remember,
-        )
+        rules, delivered = self._rules, self._delivered
         distinct_ids: list[str] = []
         annotations_of: list[Mapping[str, str]] = []
         outcomes: list[Outcome | None] = []
         entries: list[LogEntry] = []
         with paused_gc():
             for seq, event in enumerate(events, first_seq):
-                distinct_id, annotations, op, ids, outcome, reason = read(event)
+                distinct_id, annotations, op, ids, outcome, reason = rules.read(event)
                 if op is not None:
                     insert_id = event.insert_id
                     decision: Decision
@@ -155,7 +134,7 @@ class IdentityEngine:
                     elif op is Op.NONE:
                         decision = (outcome or Outcome.IGNORED, reason)
                     else:
-                        decision = decide(op, ids)
+                        decision = rules.decide(op, ids)
                     if decision is None:
                         outcome = Outcome.NOOP  # nothing changed, so nothing to log
                     else:
@@ -164,7 +143,7 @@ class IdentityEngine:
                             (seq, op, ids, outcome, reason, event.name, insert_id, event.time, ())
                         )
                         entries.append(entry)
-                        remember(entry)
+                        self._remember(entry)
                         if reason is not None and outcome is Outcome.REFUSED:
                             annotations = self._with_failure(annotations, reason)
                 distinct_ids.append(distinct_id)
@@ -270,7 +249,7 @@ class IdentityEngine:
         splits = bool(undone or detached)
         with paused_gc():
             engine = cls(policy, seen_ids=seen_ids)
-            redecide, remember = engine._rules.redecide, engine._remember
+            rules = engine._rules
             engine.clusters.changed = None
             for entry in entries:
                 op = entry.op
@@ -283,12 +262,12 @@ class IdentityEngine:
                     if op is not undo and op is not detach:
                         entry = entry._replace(outcome=Outcome.UNDONE, reason=None)
                 elif op is not none and entry.reason not in SCREENING_REASONS:
-                    decision = redecide(op, entry.ids)
+                    decision = rules.redecide(op, entry.ids)
                     if decision is None:
                         decision = (noop, None)
                     if decision[0] is not entry.outcome or decision[1] is not entry.reason:
                         entry = entry._replace(outcome=decision[0], reason=decision[1])
-                remember(entry)
+                engine._remember(entry)
         engine.clusters.changed = {}
         return engine
 

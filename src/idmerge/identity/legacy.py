@@ -33,22 +33,28 @@ from idmerge.identity.model import (
 )
 from idmerge.identity.original import FAILURE_PROPERTY, read_pair
 from idmerge.identity.policy import Policy
-from idmerge.identity.reading import MIXPANEL_IDENTITY_EVENTS, named_ids, nonempty
+from idmerge.identity.reading import (
+    MIXPANEL_IDENTITY_EVENTS,
+    named_ids,
+    nonempty,
+    properties_of,
+)
+from idmerge.identity.rules import Rules
 
 
-class LegacyRules:
+class LegacyRules(Rules):
     """Reads and decides events under Legacy ID Management."""
 
     failure_property = FAILURE_PROPERTY
     describes_failures = True
 
     def __init__(self, policy: Policy, clusters: Clusters) -> None:
-        self.policy = policy
-        self.clusters = clusters
+        super().__init__(policy, clusters)
         self.aliases: set[str] = set()
 
     def read(self, event: Event) -> Reading:
-        sent = event.properties.get("distinct_id")
+        props = properties_of(event)
+        sent = props.get("distinct_id")
         sent_id = sent if nonempty(sent) else ""
         distinct_id = self.clusters.resolve(sent_id) if sent_id else ""
         annotations = (
@@ -56,9 +62,7 @@ class LegacyRules:
         )
         name = event.name
         if name == "$create_alias":
-            reading = read_pair(
-                self.policy, distinct_id, Op.ALIAS, sent, event.properties.get("alias")
-            )
+            reading = read_pair(self.policy, distinct_id, Op.ALIAS, sent, props.get("alias"))
             return (reading[0], annotations, *reading[2:])
         if name in MIXPANEL_IDENTITY_EVENTS:
             return (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 
 class Mode(enum.StrEnum):
@@ -25,9 +25,9 @@ class Mode(enum.StrEnum):
 
 #: The modes that store an event under its ``$user_id``, else ``$device:`` +
 #: ``$device_id``; the others read its ``distinct_id``.
-DEVICE_ID_MODES = frozenset({Mode.SIMPLIFIED, Mode.CDP})
+DEVICE_ID_MODES: Final = frozenset({Mode.SIMPLIFIED, Mode.CDP})
 #: Where a mode that describes its failures writes the reason in plain words.
-FAILURE_DESCRIPTION = "$failure_description"
+FAILURE_DESCRIPTION: Final = "$failure_description"
 
 
 class Outcome(enum.StrEnum):
@@ -120,8 +120,8 @@ class Op(enum.IntEnum):
     DETACH = 7
 
 
-STATEFUL_OPS = frozenset({Op.LINK, Op.IDENTIFY, Op.ALIAS, Op.MERGE, Op.FOLD})
-SPLIT_OPS = frozenset({Op.UNDO, Op.DETACH})
+STATEFUL_OPS: Final = frozenset({Op.LINK, Op.IDENTIFY, Op.ALIAS, Op.MERGE, Op.FOLD})
+SPLIT_OPS: Final = frozenset({Op.UNDO, Op.DETACH})
 
 
 class Event(NamedTuple):
@@ -158,7 +158,7 @@ class LogEntry(NamedTuple):
 #: ``LogEntry(...)`` without the Python-level ``__new__`` a named tuple has: the engine
 #: builds one per logged event, and a rebuild one per stored log row; that call was
 #: ~0.2 us of each (a tenth of the cost of logging an event)
-new_entry = partial(tuple.__new__, LogEntry)
+new_entry: Final = partial(tuple.__new__, LogEntry)
 
 
 class Step(NamedTuple):
@@ -186,12 +186,12 @@ Reading = tuple[
 ]
 
 
-NO_ANNOTATIONS: Mapping[str, str] = {}
+NO_ANNOTATIONS: Final[Mapping[str, str]] = {}
 
 #: What a mode's ``decide`` answers: the outcome and its reason, or None when the
 #: ids were already together and nothing at all changed (nothing to log).
 Decision = tuple[Outcome, Reason | None] | None
-LINKED: Decision = (Outcome.LINKED, None)
-MERGED: Decision = (Outcome.MERGED, None)
-NOOP: Decision = (Outcome.NOOP, None)
-REFUSED_JUNK: Decision = (Outcome.REFUSED, Reason.JUNK_ID)
+LINKED: Final[Decision] = (Outcome.LINKED, None)
+MERGED: Final[Decision] = (Outcome.MERGED, None)
+NOOP: Final[Decision] = (Outcome.NOOP, None)
+REFUSED_JUNK: Final[Decision] = (Outcome.REFUSED, Reason.JUNK_ID)

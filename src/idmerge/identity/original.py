@@ -32,6 +32,8 @@ Junk ids are refused before any other check.
 
 from __future__ import annotations
 
+from typing import Final
+
 from idmerge.identity.clusters import Clusters
 from idmerge.identity.model import (
     MERGED,
@@ -46,28 +48,30 @@ from idmerge.identity.model import (
     Reason,
 )
 from idmerge.identity.policy import DEVICE_PREFIX, Policy
-from idmerge.identity.reading import nonempty
+from idmerge.identity.reading import nonempty, properties_of
+from idmerge.identity.rules import Rules
 
-FAILURE_PROPERTY = "$failure_reason"
+FAILURE_PROPERTY: Final = "$failure_reason"
 
-_HEX_OR_DASH = "0123456789abcdefABCDEF-"
+_HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
+_ABSENT: Final = object()
 
 
 def is_guid(distinct_id: str) -> bool:
     """True when ``distinct_id`` looks like an SDK-generated anonymous id.
 
-    String methods, not a regular expression: this runs for every ``$identify``, and
-    the match was a tenth of the engine's time on it (benchmarks/README.md).
+    Byte operations, not a regular expression: this runs for every ``$identify``,
+    and the match was a tenth of the engine's time on it (benchmarks/README.md).
+    Deleting the hex digits from the UTF-8 bytes leaves nothing (the 32-digit form)
+    or exactly the four dashes (the grouped form); any other character survives.
     """
     body = distinct_id
     if body.startswith(DEVICE_PREFIX):
         body = body[len(DEVICE_PREFIX) :]
-    if not body or body.strip(_HEX_OR_DASH):  # empty, or a character not hex nor -
-        return False
-    dashes = body.count("-")
-    if dashes == 0:
+    rest = body.encode("utf-8", "surrogatepass").translate(None, _HEX_DIGITS)
+    if not rest:
         return len(body) == 32
-    return dashes == 4 and body[0] != "-" and body[-1] != "-" and "--" not in body
+    return rest == b"----" and body[0] != "-" and body[-1] != "-" and "--" not in body
 
 
 def read_pair(policy: Policy, distinct_id: str, op: Op, first: object, second: object) -> Reading:
@@ -90,25 +94,26 @@ def read_pair(policy: Policy, distinct_id: str, op: Op, first: object, second: o
     return (distinct_id, NO_ANNOTATIONS, Op.NONE, present, Outcome.REFUSED, Reason.INVALID_ID)
 
 
-class OriginalRules:
+class OriginalRules(Rules):
     """Reads and decides events under Original ID Merge."""
 
     failure_property = FAILURE_PROPERTY
     describes_failures = True
 
     def __init__(self, policy: Policy, clusters: Clusters) -> None:
-        self.policy = policy
-        self.clusters = clusters
+        super().__init__(policy, clusters)
         self.aliases: set[str] = set()
 
     def read(self, event: Event) -> Reading:
-        props = event.properties
+        props = properties_of(event)
         sent = props.get("distinct_id")
         distinct_id = sent if nonempty(sent) else ""
         name = event.name
         if name == "$identify":
             identified = props.get("$identified_id", sent)
-            anon = props.get("$anon_id", props.get("$anon_distinct_id"))
+            anon = props.get("$anon_id", _ABSENT)
+            if anon is _ABSENT:  # the SDK's name for it, read only when needed
+                anon = props.get("$anon_distinct_id")
             if not distinct_id and nonempty(identified):
                 distinct_id = identified
             return read_pair(self.policy, distinct_id, Op.IDENTIFY, identified, anon)
@@ -119,7 +124,7 @@ class OriginalRules:
         return (distinct_id, NO_ANNOTATIONS, None, (), None, None)
 
     def _read_merge(self, event: Event, distinct_id: str) -> Reading:
-        pair = event.properties.get("$distinct_ids")
+        pair = properties_of(event).get("$distinct_ids")
         policy = self.policy
         if not isinstance(pair, list | tuple):
             pair = ()
@@ -148,16 +153,19 @@ class OriginalRules:
     def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
         keep, other = ids
         policy = self.policy
+        clusters = self.clusters
+        mine = clusters.get(keep)
+        theirs = clusters.get(other)
         if not screened:
-            if policy.is_junk(keep) or policy.is_junk(other):
+            # an id that belongs to a cluster was admitted already, so it is not junk
+            if (mine is None and policy.is_junk(keep)) or (
+                theirs is None and policy.is_junk(other)
+            ):
                 return REFUSED_JUNK
             if op is Op.IDENTIFY and keep == other:
                 return Outcome.REFUSED, Reason.SAME_IDS
             if op is Op.IDENTIFY and not is_guid(other):
                 return Outcome.REFUSED, Reason.ANON_NOT_GUID
-        clusters = self.clusters
-        mine = clusters.get(keep)
-        theirs = clusters.get(other)
         together = mine is not None and mine is theirs
         if op is Op.IDENTIFY:
             if mine is not None and together:

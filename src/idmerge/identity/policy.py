@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
 from idmerge.identity.model import Mode
 
-DEVICE_PREFIX = "$device:"
+DEVICE_PREFIX: Final = "$device:"
 
 #: The union of the ids Mixpanel's /import, PostHog and Amplitude refuse.
 DEFAULT_JUNK_IDS: tuple[str, ...] = (
@@ -43,7 +44,7 @@ DEFAULT_JUNK_IDS: tuple[str, ...] = (
 DEFAULT_MAX_CLUSTER_IDS = {Mode.ORIGINAL: 500, Mode.CDP: 1000}
 #: Most merges one ``cdp`` cluster may go through (Segment Unify's 100).
 DEFAULT_MAX_MERGES = {Mode.CDP: 100}
-MAX_ID_LENGTH = 255
+MAX_ID_LENGTH: Final = 255
 
 
 def junk_set(values: Iterable[str]) -> frozenset[str]:

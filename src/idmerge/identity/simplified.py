@@ -24,10 +24,8 @@ do nothing" has an answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from typing import Final
 
-from idmerge.identity.clusters import Clusters
 from idmerge.identity.device_links import decide_link, read_link, stored_id
 from idmerge.identity.model import (
     NO_ANNOTATIONS,
@@ -38,33 +36,27 @@ from idmerge.identity.model import (
     Reading,
     Reason,
 )
-from idmerge.identity.policy import DEVICE_PREFIX, Policy
-from idmerge.identity.reading import MIXPANEL_IDENTITY_EVENTS, named_ids, nonempty
+from idmerge.identity.policy import DEVICE_PREFIX
+from idmerge.identity.reading import (
+    MIXPANEL_IDENTITY_EVENTS,
+    named_ids,
+    nonempty,
+    properties_of,
+)
+from idmerge.identity.rules import Rules
 
-FAILURE_PROPERTY = "$identity_failure_reason"
-IGNORED_HERE = Reason.SIMPLIFIED_IGNORES_EVENT
+FAILURE_PROPERTY: Final = "$identity_failure_reason"
+IGNORED_HERE: Final = Reason.SIMPLIFIED_IGNORES_EVENT
 
 
-class SimplifiedRules:
+class SimplifiedRules(Rules):
     """Reads and decides events under Simplified ID Merge."""
 
     failure_property = FAILURE_PROPERTY
     describes_failures = False
 
-    def __init__(self, policy: Policy, clusters: Clusters) -> None:
-        self.policy = policy
-        self.clusters = clusters
-        # Links are the only decision here, bound once as it runs for every identity
-        # event; a user may have any number of devices, so there is no limit.
-        self.decide: Callable[[Op, tuple[str, ...]], Decision] = partial(
-            decide_link, clusters, policy, None, False
-        )
-        self.redecide: Callable[[Op, tuple[str, ...]], Decision] = partial(
-            decide_link, clusters, policy, None, True
-        )
-
     def read(self, event: Event) -> Reading:
-        distinct_id, user, device = stored_id(event.properties)
+        distinct_id, user, device = stored_id(properties_of(event))
         annotations = NO_ANNOTATIONS
         if not nonempty(user) and not nonempty(device):  # rule 3: only a distinct_id
             if distinct_id.startswith(DEVICE_PREFIX):
@@ -75,3 +67,11 @@ class SimplifiedRules:
             ids = named_ids(event, distinct_id)
             return (distinct_id, annotations, Op.NONE, ids, Outcome.IGNORED, IGNORED_HERE)
         return read_link(self.policy, distinct_id, annotations, user, device)
+
+    # Links are the only decision here; a user may have any number of devices, so
+    # there is no limit.
+    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        return decide_link(self.clusters, self.policy, None, False, op, ids)
+
+    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
+        return decide_link(self.clusters, self.policy, None, True, op, ids)
