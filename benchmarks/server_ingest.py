@@ -18,6 +18,14 @@ Two workloads from the fixed-seed story of ``benchmarks/datagen.py`` (mode
 The load comes from one asyncio process writing prepared bytes over keep-alive
 connections, so the client costs little; it still shares the 2 cores with the server.
 
+Once the server has stopped, the same run measures the **store alone**: the same
+events, already turned into stored rows (id, properties as JSON text), committed
+straight into a fresh DuckDB file through ``DuckDBStore.commit``, as the writer
+does, in transactions of as many events as one request carries and as the group
+commit gathers at most from all clients at once. No HTTP, no decoding, no identity:
+the most the server could ever accept with this store, as a fraction of the
+decode-only baseline.
+
 Run: ``python -m benchmarks.server_ingest [--events 400000 --clients 8]``; writes
 ``benchmarks/results/server_ingest.md``.
 """
@@ -40,14 +48,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from idmerge.projects import create_project as new_project
 from idmerge.server.app import create_app
 from idmerge.server.http import is_form, json_response, read_body
 from idmerge.server.mixpanel import LIMITS
+from idmerge.storage.base import StoredEvent, WriteBatch
+from idmerge.storage.duckdb import open_store
 from idmerge.wire.body import as_records, decode_data, form_fields, json_records
 
 from benchmarks.datagen import Config, record_chunks
@@ -122,12 +134,17 @@ async def _load(port: int, requests: list[bytes], clients: int) -> tuple[float, 
     return elapsed, latencies
 
 
+def _config(events: int, seed: int) -> Config:
+    """The story both workloads send: its times in the last day, which /track takes."""
+    start = int(time.time() * 1000) - DAY_MS
+    return Config(events=events, users=max(events // 5, 1), seed=seed, start_ms=start, days=1)
+
+
 def _workloads(
     events: int, seed: int, token: str, secret: str
 ) -> dict[str, tuple[list[bytes], int]]:
     """Request bytes per path, and events per request, prepared before timing."""
-    start = int(time.time() * 1000) - DAY_MS
-    config = Config(events=events, users=max(events // 5, 1), seed=seed, start_ms=start, days=1)
+    config = _config(events, seed)
     auth = "Basic " + base64.b64encode(f"{secret}:".encode()).decode()
     imports = [
         json.dumps(chunk, separators=(",", ":")).encode()
@@ -183,6 +200,53 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
             time.sleep(0.1)
 
 
+def store_alone(events: int, seed: int, per_commit: int) -> tuple[float, float]:
+    """Events/s committed straight into a fresh store, ``per_commit`` per transaction,
+    and the CPU time per event of this process (every thread: DuckDB's work in parallel).
+
+    The rows are what the writer would store for the ``/import`` workload's events
+    (``simplified``: under ``$user_id``, else ``$device:`` + ``$device_id``), built
+    before the clock starts; only ``DuckDBStore.commit`` (Arrow table, INSERT, COMMIT)
+    is timed.
+    """
+    config = _config(events, seed)
+    now = int(time.time() * 1000)
+    rows: list[StoredEvent] = []
+    for chunk in record_chunks(config, "simplified", chunk_size=10_000):
+        for record in chunk:
+            props = record["properties"]
+            user, device = props.get("$user_id"), props.get("$device_id")
+            distinct_id = user or (f"$device:{device}" if device else props["distinct_id"])
+            rows.append(
+                StoredEvent(
+                    len(rows),
+                    record["event"],
+                    distinct_id,
+                    props["time"],
+                    props.get("$insert_id"),
+                    msgspec.json.encode(props).decode(),  # as the writer encodes
+                    now,
+                )
+            )
+    with tempfile.TemporaryDirectory(prefix="idmerge-bench-store-") as data_dir:
+        store = open_store(data_dir)
+        try:
+            project = new_project(store, "store-alone", now=now)
+            started, cpu = time.perf_counter(), time.process_time()
+            for first in range(0, len(rows), per_commit):
+                store.commit(project.id, WriteBatch(events=rows[first : first + per_commit]))
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        finally:
+            store.close()
+    return len(rows) / elapsed, cpu / len(rows)
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
@@ -205,8 +269,11 @@ def run(events: int, clients: int, track_clients: int, seed: int) -> list[dict[s
                 measured = {}
                 connections = clients if name == "import" else track_clients
                 for route, requests in prepared.items():
+                    cpu = process_cpu_s(child.pid)
                     elapsed, latencies = asyncio.run(_load(port, requests, connections))
+                    cpu = process_cpu_s(child.pid) - cpu
                     measured[route] = {
+                        "server_cpu_us": cpu / (len(requests) * per_request) * 1e6,
                         "events_per_s": len(requests) * per_request / elapsed,
                         "p50_ms": _pct(latencies, 0.5),
                         "p99_ms": _pct(latencies, 0.99),
@@ -224,6 +291,8 @@ def run(events: int, clients: int, track_clients: int, seed: int) -> list[dict[s
                         "baseline_p50_ms": base["p50_ms"],
                         "baseline_p99_ms": base["p99_ms"],
                         "ratio": real["events_per_s"] / base["events_per_s"],
+                        "server_cpu_us": real["server_cpu_us"],
+                        "baseline_server_cpu_us": base["server_cpu_us"],
                     }
                 )
         finally:
@@ -232,18 +301,70 @@ def run(events: int, clients: int, track_clients: int, seed: int) -> list[dict[s
     return rows
 
 
+def store_rows(
+    events: int, seed: int, clients: int, track_clients: int, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The store alone at the commit sizes the two workloads give the writer, and the
+    most the server could take on this machine's cores if it did nothing but decode
+    (the baseline's server CPU per event) and store (this CPU per event)."""
+    by_name = {r["workload"]: r for r in rows}
+    sizes = {
+        50: ("track", "one /track request"),
+        50 * track_clients: ("track", f"{track_clients} /track requests"),
+        2000: ("import", "one /import request"),
+        2000 * clients: ("import", f"{clients} /import requests"),
+    }
+    cores = os.cpu_count() or 1
+    measured = []
+    for per_commit, (name, what) in sorted(sizes.items()):
+        per_s, cpu_s = store_alone(events, seed, per_commit)
+        baseline = by_name[name]
+        bound = cores / (baseline["baseline_server_cpu_us"] / 1e6 + cpu_s)
+        measured.append(
+            {
+                "per_commit": per_commit,
+                "workload": name,
+                "what": what,
+                "events_per_s": per_s,
+                "cpu_us": cpu_s * 1e6,
+                "of_baseline": per_s / baseline["baseline_events_per_s"],
+                "bound_events_per_s": bound,
+                "bound_ratio": bound / baseline["baseline_events_per_s"],
+            }
+        )
+    return measured
+
+
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| workload | events/request | clients | events/s | p50 ms | p99 ms "
-        "| decode-only events/s | p50 ms | p99 ms | ratio |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| decode-only events/s | p50 ms | p99 ms | ratio "
+        "| server CPU µs/event | decode-only: server CPU µs/event |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['workload']} | {r['per_request']} | {r['clients']} "
             f"| {r['events_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
             f"| {r['baseline_events_per_s']:,.0f} | {r['baseline_p50_ms']:.1f} "
-            f"| {r['baseline_p99_ms']:.1f} | {r['ratio']:.2f} |"
+            f"| {r['baseline_p99_ms']:.1f} | {r['ratio']:.2f} "
+            f"| {r['server_cpu_us']:.1f} | {r['baseline_server_cpu_us']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def _store_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| events per commit | as in | store alone: events/s | CPU µs/event "
+        "| / decode-only events/s | decode + store on all cores: events/s "
+        "| / decode-only events/s |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['per_commit']:,} | {r['what']} | {r['events_per_s']:,.0f} "
+            f"| {r['cpu_us']:.1f} | {r['of_baseline']:.2f} "
+            f"| {r['bound_events_per_s']:,.0f} | {r['bound_ratio']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -261,13 +382,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = run(args.events, args.clients, args.track_clients, args.seed)
     table = _table(rows)
+    alone = _store_table(store_rows(args.events, args.seed, args.clients, args.track_clients, rows))
     load = os.getloadavg()
     report = (
         f"# /import and /track over HTTP\n\n`python -m benchmarks.server_ingest "
         f"--events {args.events} --clients {args.clients} --track-clients "
         f"{args.track_clients}` on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
-        f"{load[0]:.1f}\n\n{table}\n"
+        f"{load[0]:.1f}\n\n{table}\n\n"
+        "The store alone (the same events as stored rows, committed straight into a "
+        "fresh DuckDB file through `DuckDBStore.commit`; no HTTP, decoding or identity), "
+        "after the server stopped; CPU counts every thread of the process. The last two "
+        f"columns: the most {os.cpu_count()} fully used cores could take if the server only "
+        "decoded (the decode-only route's server CPU per event) and stored (this CPU per "
+        "event), with no identity, encoding or HTTP work of the real route:\n\n"
+        f"{alone}\n"
     )
     RESULTS.write_text(report)
     print(report)
