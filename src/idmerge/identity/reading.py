@@ -26,7 +26,8 @@ def properties_of(event: Event) -> dict[str, Any]:
 
     Decoded JSON always is a dict; compiled, the engine reads a dict through the
     dictionary's own C functions, but any other mapping by a generic method call per
-    property, which was a twentieth of an ``original`` merge (benchmarks/README.md).
+    property (this, with the engine's constants made ``Final``, made ``original``'s
+    merges ~7 % faster: benchmarks/README.md).
     """
     props = event.properties
     return props if isinstance(props, dict) else dict(props)
