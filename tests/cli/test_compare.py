@@ -20,7 +20,7 @@ from idmerge.identity import Event, Mode
 from idmerge.query.compare import compare
 from idmerge.storage.duckdb import open_store
 from journeys import device_id
-from query.test_compare import PHONE, event, history, stored_as
+from query.test_compare import PHONE, STALE_WHERE, event, history, stored_as
 
 CROWD = 1_000
 
@@ -139,6 +139,27 @@ def test_funnels_and_retention_side_by_side(run: Run) -> None:
         ["week 0", "3 (0.3%)", "4 (0.4%)"],
         ["week 1", "2 (0.2%)", "1 (0.1%)"],
     ]
+
+
+def test_a_funnel_that_cannot_run_is_a_row_not_the_end(run: Run, data_dir: Path) -> None:
+    store = open_store(data_dir)
+    try:
+        before = {p.name: p for p in store.projects()}["P"]
+        store.save_funnel(before.id, "Stale", STALE_WHERE, 1, "day", 0)
+    finally:
+        store.close()
+    result = ok(run("compare", "P", "NEW"))
+    rows = section(result, "Saved funnels (users reaching each step)")
+    assert rows[3:] == [
+        ["Stale (missing in NEW)", "1. App Open", "-", "-"],
+        ["", "2. Purchase", "-", "-"],
+        [
+            "",
+            "could not run in P: step 1's where: expected unix seconds or an ISO-8601 string in "
+            'datetime(), found "properties" at position 9',
+        ],
+    ]
+    assert section(result, "Retention (born on any event, back in week N)")[1][0] == "born"
 
 
 def test_json_is_the_library_answer(run: Run, data_dir: Path) -> None:

@@ -382,6 +382,43 @@ def test_funnels_missing_or_redefined_in_new(store: Store) -> None:
     )
 
 
+#: a step's where as an older version could have saved it: no longer valid, so the
+#: funnel cannot run (saved through the store, which does not check expressions)
+STALE_WHERE = '[{"event": "App Open", "where": "datetime(properties[\\"x\\"]) > 0"}, "Purchase"]'
+
+
+def test_a_funnel_that_cannot_run_is_reported_and_the_rest_compared(store: Store) -> None:
+    events = history()
+    before = stored_as(store, "P", Mode.ORIGINAL, events)
+    new = stored_as(store, "NEW", Mode.SIMPLIFIED, events)
+    store.save_funnel(before.id, "Stale in P", STALE_WHERE, 1, "day", 0)
+    store.save_funnel(new.id, "Stale in P", funnel_steps("App Open", "Purchase"), 1, "day", 0)
+    store.save_funnel(before.id, "Stale in NEW", funnel_steps("App Open", "Purchase"), 1, "day", 0)
+    store.save_funnel(new.id, "Stale in NEW", STALE_WHERE, 1, "day", 0)
+    found = compare(store, before, new)
+    ran, stale_p, stale_new = found.funnels
+    assert ran.steps == (StepCounts("App Open", 4, 5), StepCounts("Purchase", 2, 2))
+    assert (ran.problem_before, ran.problem_after) == (None, None)
+    assert stale_p.steps == (StepCounts("App Open", None, 5), StepCounts("Purchase", None, 2))
+    assert stale_p.problem_before is not None and stale_p.problem_after is None
+    assert stale_p.problem_before.startswith("step 1's where: expected unix seconds")
+    assert stale_new.steps == (StepCounts("App Open", 4, None), StepCounts("Purchase", 2, None))
+    assert stale_new.problem_before is None and stale_new.problem_after is not None
+    assert not stale_p.same_definition and not stale_new.same_definition
+    assert found.users.persons == Pair(4, 6)  # the rest is compared as ever
+
+
+def test_unreadable_saved_steps_are_reported_too(store: Store) -> None:
+    events = history()
+    before = stored_as(store, "P", Mode.ORIGINAL, events)
+    new = stored_as(store, "NEW", Mode.SIMPLIFIED, events)
+    store.save_funnel(before.id, "Broken", "not json", 1, "day", 0)
+    broken = compare(store, before, new).funnels[1]
+    assert (broken.name, broken.missing_in_after, broken.steps) == ("Broken", True, ())
+    assert broken.problem_before is not None
+    assert broken.problem_before.startswith("steps is not valid JSON")
+
+
 def test_refuses_what_is_no_replay(store: Store) -> None:
     events = history()
     before = stored_as(store, "P", Mode.ORIGINAL, events)

@@ -55,7 +55,8 @@ def compare_command(
     on any event), over the days of P's events."""
     with project_store(data_dir, config, before_name, None) as (store, before):
         after = get_project(store, after_name)
-        # e.g. a saved funnel's where the data cannot answer
+        # a saved funnel that cannot run is reported in its section; anything else
+        # the database refuses ends the comparison with one line saying why
         with database_refusals("the comparison could not run"):
             found = compare(store, before, after, top=top)
     click.echo(json_text(found.as_json()) if as_json else report(found))
@@ -186,24 +187,31 @@ def funnels_table(found: Comparison) -> str:
         return f"{found.before.project} has no saved funnel"
     rows: list[Sequence[Any]] = []
     for saved in found.funnels:
-        rows += funnel_rows(saved, found.after.project)
+        rows += funnel_rows(saved, found.before.project, found.after.project)
     return table(("FUNNEL", "STEP", *sides(found)), rows)
 
 
-def funnel_rows(saved: FunnelSteps, after_name: str) -> list[tuple[str, str, str, str]]:
+def funnel_rows(
+    saved: FunnelSteps, before_name: str, after_name: str
+) -> list[tuple[str, str, str, str]]:
     """A row per step: users reaching it on each side, after step 1 with their share
-    of step 1."""
+    of step 1; then a row per side the funnel could not run on, saying why."""
     name = saved.name
     if saved.missing_in_after:
         name += f" (missing in {after_name})"
     elif not saved.same_definition:
         name += f" (steps or window differ in {after_name})"
+    sides = ((before_name, saved.problem_before), (after_name, saved.problem_after))
+    problems = [f"could not run in {side}: {why}" for side, why in sides if why is not None]
+    if not saved.steps:
+        return [(name, "", "-", "-"), *(("", text, "", "") for text in problems)]
     first = saved.steps[0]
     rows = []
     for k, step in enumerate(saved.steps):
-        before = share(step.before, first.before, k)
+        before = "-" if step.before is None else share(step.before, first.before or 0, k)
         after = "-" if step.after is None else share(step.after, first.after or 0, k)
         rows.append((name if k == 0 else "", f"{k + 1}. {step.event}", before, after))
+    rows += [("", text, "", "") for text in problems]
     return rows
 
 

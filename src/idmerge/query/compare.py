@@ -30,7 +30,9 @@ The rules:
   from the first to the last event day (UTC), as one date bucket, so a user enters
   once. **Decision:** past 3,660 days (the most one ``interval`` spans) the buckets
   are summed, and a user entering in two counts twice. A funnel NEW lacks is reported
-  missing; one whose steps or window differ is flagged.
+  missing; one whose steps or window differ is flagged. A funnel that cannot run on a
+  side (a ``where`` saved by an older version, one the data cannot answer) is
+  reported with the error's first line, and the comparison goes on.
 - **Retention. Decision:** idmerge keeps saved funnels but no saved retention report,
   so compare shows one standard report: birth retention born on a person's first
   event of any name, back in week k when they did any event from k to k+1 weeks (of
@@ -51,9 +53,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import msgspec
 
-from idmerge.errors import BadRequest
+from idmerge.errors import BadRequest, IdmergeError
 from idmerge.identity import Outcome, Reason
 from idmerge.projects import Project
 from idmerge.query.buckets import Unit
@@ -169,8 +172,8 @@ class IdentityEvents:
 @dataclass(frozen=True, slots=True)
 class StepCounts:
     event: str  # P's step
-    before: int
-    after: int | None  # None: NEW has no such funnel, or no such step
+    before: int | None  # None: P's funnel could not run
+    after: int | None  # None: NEW has no such funnel or no such step, or it could not run
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,9 @@ class FunnelSteps:
     missing_in_after: bool
     same_definition: bool  # NEW's funnel has P's steps and window
     steps: tuple[StepCounts, ...]
+    #: why the funnel could not run in P (in NEW), as its error says; None: it ran
+    problem_before: str | None = None
+    problem_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,19 +390,50 @@ def _funnels(
     compared = []
     for saved in store.saved_funnels(before.id):
         other = theirs.get(saved.name)
-        counts = _funnel_counts(store, before, saved, days)
-        other_counts = () if other is None else _funnel_counts(store, after, other, days)
+        counts, problem = _counts_or_problem(store, before, saved, days)
+        other_counts, other_problem = (
+            ((), None) if other is None else _counts_or_problem(store, after, other, days)
+        )
         steps = tuple(
-            StepCounts(step.event, n, other_counts[k] if k < len(other_counts) else None)
-            for k, (step, n) in enumerate(zip(parse_steps(saved.steps), counts, strict=True))
+            StepCounts(
+                event,
+                counts[k] if k < len(counts) else None,
+                other_counts[k] if k < len(other_counts) else None,
+            )
+            for k, event in enumerate(_step_events(saved))
         )
         same = other is not None and _definition(other) == _definition(saved)
-        compared.append(FunnelSteps(saved.name, other is None, same, steps))
+        compared.append(FunnelSteps(saved.name, other is None, same, steps, problem, other_problem))
     return tuple(compared)
 
 
+def _counts_or_problem(
+    store: Store, project: Project, saved: SavedFunnel, days: DayRange | None
+) -> tuple[tuple[int, ...], str | None]:
+    """``_funnel_counts``, or no counts and why: one saved funnel that cannot run does
+    not end the comparison of everything else."""
+    try:
+        return _funnel_counts(store, project, saved, days), None
+    except (IdmergeError, duckdb.Error) as exc:
+        text = str(exc)  # its first line (an expression's error goes on to point at it)
+        return (), text.splitlines()[0].rstrip(":") if text else type(exc).__name__
+
+
+def _step_events(saved: SavedFunnel) -> list[str]:
+    """The event of each step, or none when the saved steps cannot be read at all
+    (``_counts_or_problem`` reports why)."""
+    try:
+        return [step.event for step in parse_steps(saved.steps)]
+    except IdmergeError:
+        return []
+
+
 def _definition(saved: SavedFunnel) -> tuple[Any, ...]:
-    return parse_steps(saved.steps), saved.length, saved.length_unit
+    try:
+        steps: Any = parse_steps(saved.steps)
+    except IdmergeError:
+        steps = saved.steps  # unreadable: only the very same text is the same
+    return steps, saved.length, saved.length_unit
 
 
 def _funnel_counts(
