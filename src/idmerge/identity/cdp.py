@@ -49,8 +49,8 @@ from idmerge.identity.model import (
 from idmerge.identity.policy import DEVICE_PREFIX, Policy
 from idmerge.identity.reading import named_ids, nonempty, properties_of
 from idmerge.identity.rules import Rules
+from idmerge.identity.simplified import FAILURE_PROPERTY  # the same property
 
-FAILURE_PROPERTY: Final = "$identity_failure_reason"
 IGNORED_HERE: Final = Reason.CDP_IGNORES_EVENT
 
 
@@ -109,12 +109,6 @@ class CdpRules(Rules):
             if x in seen or clusters.get(x) is not None
         )
         return found or (previous,)
-
-    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        return self._decide(op, ids, screened=False)
-
-    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        return self._decide(op, ids, screened=True)
 
     def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
         policy = self.policy

@@ -75,12 +75,6 @@ class LegacyRules(Rules):
             )
         return (distinct_id, annotations, None, (), None, None)
 
-    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        return self._decide(op, ids, screened=False)
-
-    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        return self._decide(op, ids, screened=True)
-
     def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
         target, alias = ids
         clusters = self.clusters

@@ -32,7 +32,7 @@ Junk ids are refused before any other check.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from idmerge.identity.clusters import Clusters
 from idmerge.identity.model import (
@@ -120,11 +120,11 @@ class OriginalRules(Rules):
         if name == "$create_alias":
             return read_pair(self.policy, distinct_id, Op.ALIAS, sent, props.get("alias"))
         if name == "$merge":
-            return self._read_merge(event, distinct_id)
+            return self._read_merge(event, props, distinct_id)
         return (distinct_id, NO_ANNOTATIONS, None, (), None, None)
 
-    def _read_merge(self, event: Event, distinct_id: str) -> Reading:
-        pair = properties_of(event).get("$distinct_ids")
+    def _read_merge(self, event: Event, props: dict[str, Any], distinct_id: str) -> Reading:
+        pair = props.get("$distinct_ids")
         policy = self.policy
         if not isinstance(pair, list | tuple):
             pair = ()
@@ -144,12 +144,6 @@ class OriginalRules(Rules):
         present = tuple(x for x in ids if x)
         return (distinct_id, NO_ANNOTATIONS, Op.NONE, present, Outcome.REFUSED, reason)
 
-    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        return self._decide(op, ids, screened=False)
-
-    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        return self._decide(op, ids, screened=True)
-
     def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
         keep, other = ids
         policy = self.policy
@@ -168,7 +162,7 @@ class OriginalRules(Rules):
                 return Outcome.REFUSED, Reason.ANON_NOT_GUID
         together = mine is not None and mine is theirs
         if op is Op.IDENTIFY:
-            if mine is not None and together:
+            if mine is not None and together:  # (mine named again for the type checker)
                 if mine.identified:
                     return None
                 mine.identified = True

@@ -32,10 +32,15 @@ class Rules:
     def read(self, event: Event) -> Reading:
         """What ``event`` asks for, before any state is consulted."""
 
-    @abstractmethod
     def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
         """Apply ``op`` on ``ids`` to the clusters if the mode's rules allow it."""
+        return self._decide(op, ids, screened=False)
 
-    @abstractmethod
     def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
         """``decide`` for a replay: the ids passed the stateless checks already."""
+        return self._decide(op, ids, screened=True)
+
+    @abstractmethod
+    def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
+        """The mode's decision; ``screened``: skip the checks that depend on nothing
+        but the ids and the policy (junk ids, same ids, GUID shape)."""

@@ -68,10 +68,7 @@ class SimplifiedRules(Rules):
             return (distinct_id, annotations, Op.NONE, ids, Outcome.IGNORED, IGNORED_HERE)
         return read_link(self.policy, distinct_id, annotations, user, device)
 
-    # Links are the only decision here; a user may have any number of devices, so
-    # there is no limit.
-    def decide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        return decide_link(self.clusters, self.policy, None, False, op, ids)
-
-    def redecide(self, op: Op, ids: tuple[str, ...]) -> Decision:
-        return decide_link(self.clusters, self.policy, None, True, op, ids)
+    def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
+        # links are the only decision here; a user may have any number of devices, so
+        # there is no limit
+        return decide_link(self.clusters, self.policy, None, screened, op, ids)
