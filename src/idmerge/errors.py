@@ -21,6 +21,13 @@ A refused identity event is not an error: it is an outcome, recorded as data.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (the database and the expression parser
+    go on to point at the problem), or its type's name when it has none."""
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class IdmergeError(Exception):
     """Base of idmerge's errors; ``status`` is the HTTP status it maps to."""
 

@@ -27,7 +27,7 @@ import click
 import duckdb
 
 from idmerge.cli.main import cli, now_ms, opened_store, reports_errors, store_options
-from idmerge.errors import BadRequest, ProjectNotFound, StoreLocked
+from idmerge.errors import BadRequest, ProjectNotFound, StoreLocked, first_line
 from idmerge.ingest import ProjectWriter
 from idmerge.projects import DEFAULT_PROJECT, Project, get_project
 from idmerge.query import identity as identity_tools
@@ -509,11 +509,6 @@ def iso_utc(ms: int) -> str:
 
 def json_text(value: Any) -> str:
     return json.dumps(value, indent=2)
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _is_tty(stream: IO[str]) -> bool:

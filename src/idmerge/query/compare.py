@@ -56,11 +56,11 @@ from typing import Any
 import duckdb
 import msgspec
 
-from idmerge.errors import BadRequest, IdmergeError
+from idmerge.errors import BadRequest, IdmergeError, first_line
 from idmerge.identity import Outcome, Reason
 from idmerge.projects import Project
 from idmerge.query.buckets import Unit
-from idmerge.query.funnels import FunnelSpec, funnel, parse_steps
+from idmerge.query.funnels import FunnelSpec, FunnelStep, funnel, parse_steps
 from idmerge.query.params import day_of
 from idmerge.query.resolved import resolved_events
 from idmerge.query.retention import UNIT_LENGTH_MS
@@ -400,7 +400,7 @@ def _funnels(
                 counts[k] if k < len(counts) else None,
                 other_counts[k] if k < len(other_counts) else None,
             )
-            for k, event in enumerate(_step_events(saved))
+            for k, event in enumerate(step.event for step in _steps(saved) or ())
         )
         same = other is not None and _definition(other) == _definition(saved)
         compared.append(FunnelSteps(saved.name, other is None, same, steps, problem, other_problem))
@@ -415,25 +415,21 @@ def _counts_or_problem(
     try:
         return _funnel_counts(store, project, saved, days), None
     except (IdmergeError, duckdb.Error) as exc:
-        text = str(exc)  # its first line (an expression's error goes on to point at it)
-        return (), text.splitlines()[0].rstrip(":") if text else type(exc).__name__
+        return (), first_line(exc).rstrip(":")
 
 
-def _step_events(saved: SavedFunnel) -> list[str]:
-    """The event of each step, or none when the saved steps cannot be read at all
-    (``_counts_or_problem`` reports why)."""
+def _steps(saved: SavedFunnel) -> tuple[FunnelStep, ...] | None:
+    """The saved steps, or None when they cannot be read at all (``_counts_or_problem``
+    reports why)."""
     try:
-        return [step.event for step in parse_steps(saved.steps)]
+        return parse_steps(saved.steps)
     except IdmergeError:
-        return []
+        return None
 
 
 def _definition(saved: SavedFunnel) -> tuple[Any, ...]:
-    try:
-        steps: Any = parse_steps(saved.steps)
-    except IdmergeError:
-        steps = saved.steps  # unreadable: only the very same text is the same
-    return steps, saved.length, saved.length_unit
+    # unreadable steps: only the very same text is the same definition
+    return _steps(saved) or saved.steps, saved.length, saved.length_unit
 
 
 def _funnel_counts(

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from idmerge.errors import BadRequest, IdmergeError, Unauthorized
+from idmerge.errors import BadRequest, IdmergeError, Unauthorized, first_line
 from idmerge.projects import Project
 from idmerge.server.auth import secret_of
 from idmerge.server.http import json_response, query_params, read_body
@@ -99,8 +99,7 @@ def api_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             return api_error(request, exc)
         except duckdb.Error as exc:
             log.warning("query refused by the database: %s", exc)
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            return api_error(request, BadRequest(f"the query could not run: {first_line}"))
+            return api_error(request, BadRequest(f"the query could not run: {first_line(exc)}"))
 
     return endpoint
 
