@@ -21,11 +21,12 @@ timed); then:
 * **identity-only pass** (the figure the throughput target is judged on): a fresh
   engine applies only the identity events, through ``apply_many`` in batches;
   identity events / that time, the best of ``ONLY_RUNS`` engines. The events are
-  copied first, in order, into new objects (a pickle round trip, not timed): that is
+  copied first, in order, into new objects (a JSON round trip, not timed): that is
   how a server's writer gets them, just decoded and side by side in memory, whereas
   the generated stream leaves each identity event among fifteen others, scattered
-  through gigabytes. Diagnostics: one run on the events where the stream left them,
-  and one with the garbage collector off (how much of the pass its passes take).
+  through gigabytes. Diagnostics, interleaved with the pass and also the best of
+  ``ONLY_RUNS``: the events where the stream left them, and the copies with the
+  garbage collector off (how much of the pass its passes take).
 * **baseline**: the same loop over the same events that only reads each event's
   identity properties and does one dict assignment, run between the timed sections
   (before the first pass and after each one); the best time counts. The ratios to
@@ -82,7 +83,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from idmerge.identity import Event, IdentityEngine, LogEntry, Mode, Policy
+import msgspec
+
+from idmerge.identity import Event, IdentityEngine, LogEntry, Mode, Policy, paused_gc
 
 from benchmarks.datagen import MODES, Config, Story, event_chunks
 
@@ -124,9 +127,9 @@ LOADED_SOURCES = engine_fingerprint()
 #: Targets from the issue.
 TARGET_IDENTITY_PER_S = 300_000  # for simplified and original
 TARGET_REPLAY_1M_S = 5.0
-#: Fresh engines timed on the identity-only pass; the best counts. One pass takes
-#: 2-3 s, and the same code measured 260k-340k identity events/s from one process to
-#: the next (simplified, 2026-11-22), so one pass alone says little.
+#: Fresh engines timed on the identity-only pass (and on each of its diagnostics,
+#: interleaved); the best counts. The same code measured 260k-340k identity events/s
+#: from one process to the next (simplified, 2026-11-22), so one pass says little.
 ONLY_RUNS = 3
 
 
@@ -194,14 +197,13 @@ def batch_pass(
 
 
 def fresh_copy(events: list[Event]) -> list[Event]:
-    """``events`` re-created in order, as new objects side by side in memory, the way
-    a server's decoder hands a batch to the writer."""
-    gc.disable()  # as in ``generate``: the copies are alive, acyclic and many
-    try:
-        copied: list[Event] = pickle.loads(pickle.dumps(events, pickle.HIGHEST_PROTOCOL))
-    finally:
-        gc.enable()
-    return copied
+    """``events`` re-created in order, the way a server's decoder hands a batch to the
+    writer: through JSON, so every object is new and side by side in memory, and an
+    id two events share is two strings, as decoded it is (a pickle would keep one)."""
+    fields = [(e.name, e.properties, e.time, e.insert_id, e.trusted) for e in events]
+    with paused_gc():  # as in ``generate``: the copies are alive, acyclic and many
+        decoded = msgspec.json.decode(msgspec.json.encode(fields))
+        return [Event(*row) for row in decoded]
 
 
 def identity_only_pass(policy: Policy, events: Sequence[Event], batch: int) -> int:
@@ -339,19 +341,17 @@ def run_mode(mode: str, config: Config, *, repeat: int = 1, batch: int = 10_000)
 
     in_stream = [events[seq] for seq in meaningful]
     identity_events = fresh_copy(in_stream)
-    only_runs = []
-    for _ in range(ONLY_RUNS):
+    only_runs, nogc_s, stream_s = [], [], []
+    for _ in range(ONLY_RUNS):  # the pass and its diagnostics, interleaved, best of each
         settle()
         only_runs.append(timed(lambda: identity_only_pass(policy, identity_events, batch)))
+        settle()
+        with paused_gc():  # the share of the collector's passes over the engine's objects
+            nogc_s.append(timed(lambda: identity_only_pass(policy, identity_events, batch))[0])
+        settle()  # the same events where the generated stream left them
+        stream_s.append(timed(lambda: identity_only_pass(policy, in_stream, batch))[0])
     only_s, only_cpu, only_n = min(only_runs)
-    settle()
-    gc.disable()
-    try:  # diagnostic: the share of the collector's passes over the engine's objects
-        only_nogc_s, _, _ = timed(lambda: identity_only_pass(policy, identity_events, batch))
-    finally:
-        gc.enable()
-    settle()  # diagnostic: the same events where the generated stream left them
-    only_stream_s, _, _ = timed(lambda: identity_only_pass(policy, in_stream, batch))
+    only_nogc_s, only_stream_s = min(nogc_s), min(stream_s)
     identity_events.clear()  # the copies: memory for the rebuild below
     in_stream.clear()
     log(
@@ -405,7 +405,9 @@ def run_mode(mode: str, config: Config, *, repeat: int = 1, batch: int = 10_000)
         "identity_only_per_s": only_n / only_s,
         "identity_only_s_all": [run[0] for run in only_runs],
         "identity_only_nogc_s": only_nogc_s,
+        "identity_only_nogc_per_s": only_n / only_nogc_s,
         "identity_only_stream_s": only_stream_s,
+        "identity_only_stream_per_s": only_n / only_stream_s,
         "baseline_s": min(baseline_wall),
         "baseline_s_all": baseline_wall,
         "baseline_cpu_s": min(baseline_cpu),
@@ -630,9 +632,9 @@ def report(results: list[dict[str, Any]], config: Config, command: str) -> str:
                 f"**{'met' if ok else 'MISSED'}** (over the whole stream: "
                 f"{r['identity_per_s']:,.0f} identity events/s among "
                 f"{r['events'] / r['many_s']:,.0f} events/s; with the collector off: "
-                f"{r['identity_only_entries'] / r['identity_only_nogc_s']:,.0f}; on the events "
+                f"{r['identity_only_nogc_per_s']:,.0f}; on the events "
                 "where the stream left them: "
-                f"{r['identity_only_entries'] / r['identity_only_stream_s']:,.0f})"
+                f"{r['identity_only_stream_per_s']:,.0f})"
             )
     for r in results:
         ok = r["replay_per_1m_s"] < TARGET_REPLAY_1M_S
@@ -667,7 +669,7 @@ def report(results: list[dict[str, Any]], config: Config, command: str) -> str:
             f"{r['ratio_wall']:.1f}x; identity-only pass "
             f"{', '.join(f'{s:.2f}' for s in r['identity_only_s_all'])} s (best: CPU "
             f"{r['identity_only_cpu_s']:.2f} s), collector off {r['identity_only_nogc_s']:.2f} s "
-            f"({r['identity_only_entries'] / r['identity_only_nogc_s']:,.0f}/s), on the events "
+            f"({r['identity_only_nogc_per_s']:,.0f}/s), on the events "
             f"where the stream left them {r['identity_only_stream_s']:.2f} s; baseline "
             f"{', '.join(f'{s:.2f}' for s in r['baseline_s_all'])} s; replay {r['replay_s']:.2f} s "
             f"(CPU {r['replay_cpu_s']:.2f} s), inside the benchmark process "

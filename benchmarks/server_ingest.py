@@ -54,10 +54,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from idmerge.projects import create_project as new_project
+from idmerge.identity.device_links import stored_id
+from idmerge.projects import create_project
 from idmerge.server.app import create_app
 from idmerge.server.http import is_form, json_response, read_body
 from idmerge.server.mixpanel import LIMITS
+from idmerge.server.writer import GROUP_RECORDS
 from idmerge.storage.base import StoredEvent, WriteBatch
 from idmerge.storage.duckdb import open_store
 from idmerge.wire.body import as_records, decode_data, form_fields, json_records
@@ -171,7 +173,7 @@ def _free_port() -> int:
         return port
 
 
-def create_project(data_dir: str) -> dict[str, str]:
+def cli_project(data_dir: str) -> dict[str, str]:
     """A ``simplified`` project ``bench`` in ``data_dir``, as ``idmerge project create``
     prints it (with its token and secret)."""
     done = subprocess.run(
@@ -200,38 +202,38 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen[bytes], int]:
             time.sleep(0.1)
 
 
-def store_alone(events: int, seed: int, per_commit: int) -> tuple[float, float]:
-    """Events/s committed straight into a fresh store, ``per_commit`` per transaction,
-    and the CPU time per event of this process (every thread: DuckDB's work in parallel).
-
-    The rows are what the writer would store for the ``/import`` workload's events
-    (``simplified``: under ``$user_id``, else ``$device:`` + ``$device_id``), built
-    before the clock starts; only ``DuckDBStore.commit`` (Arrow table, INSERT, COMMIT)
-    is timed.
-    """
-    config = _config(events, seed)
+def stored_rows(events: int, seed: int) -> list[StoredEvent]:
+    """The rows the writer stores for the ``/import`` workload's events: each under
+    the id the ``simplified`` rules give it (``stored_id``), its properties encoded as
+    the writer encodes them (no token, no annotations on these events)."""
     now = int(time.time() * 1000)
     rows: list[StoredEvent] = []
-    for chunk in record_chunks(config, "simplified", chunk_size=10_000):
+    for chunk in record_chunks(_config(events, seed), "simplified", chunk_size=10_000):
         for record in chunk:
             props = record["properties"]
-            user, device = props.get("$user_id"), props.get("$device_id")
-            distinct_id = user or (f"$device:{device}" if device else props["distinct_id"])
             rows.append(
                 StoredEvent(
                     len(rows),
                     record["event"],
-                    distinct_id,
+                    stored_id(props)[0],
                     props["time"],
                     props.get("$insert_id"),
-                    msgspec.json.encode(props).decode(),  # as the writer encodes
+                    msgspec.json.encode(props).decode(),
                     now,
                 )
             )
+    return rows
+
+
+def store_alone(rows: list[StoredEvent], per_commit: int) -> tuple[float, float]:
+    """Events/s committing ``rows`` straight into a fresh store, ``per_commit`` per
+    transaction, and the CPU time per event of this process (every thread: DuckDB's
+    work in parallel). Only ``DuckDBStore.commit`` (Arrow table, INSERT, COMMIT) is
+    timed."""
     with tempfile.TemporaryDirectory(prefix="idmerge-bench-store-") as data_dir:
         store = open_store(data_dir)
         try:
-            project = new_project(store, "store-alone", now=now)
+            project = create_project(store, "store-alone", now=int(time.time() * 1000))
             started, cpu = time.perf_counter(), time.process_time()
             for first in range(0, len(rows), per_commit):
                 store.commit(project.id, WriteBatch(events=rows[first : first + per_commit]))
@@ -242,8 +244,13 @@ def store_alone(events: int, seed: int, per_commit: int) -> tuple[float, float]:
 
 
 def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    """User + system CPU seconds a process has used so far, all its threads (fields
+    14 and 15 of ``/proc/PID/stat``; the split starts at field 3)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        raise SystemExit("this benchmark reads the server's CPU time from /proc (Linux)") from None
+    fields = stat.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -255,7 +262,7 @@ def _pct(values: list[float], q: float) -> float:
 def run(events: int, clients: int, track_clients: int, seed: int) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="idmerge-bench-") as data_dir:
-        project = create_project(data_dir)
+        project = cli_project(data_dir)
         child, port = start_server(data_dir)
         try:
             workloads = _workloads(events, seed, project["token"], project["secret"])
@@ -301,37 +308,33 @@ def run(events: int, clients: int, track_clients: int, seed: int) -> list[dict[s
     return rows
 
 
-def store_rows(
-    events: int, seed: int, clients: int, track_clients: int, rows: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The store alone at the commit sizes the two workloads give the writer, and the
-    most the server could take on this machine's cores if it did nothing but decode
-    (the baseline's server CPU per event) and store (this CPU per event)."""
-    by_name = {r["workload"]: r for r in rows}
-    sizes = {
-        50: ("track", "one /track request"),
-        50 * track_clients: ("track", f"{track_clients} /track requests"),
-        2000: ("import", "one /import request"),
-        2000 * clients: ("import", f"{clients} /import requests"),
-    }
+def store_rows(events: int, seed: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The store alone at the commit sizes each workload gives the writer (one request,
+    and every client's at once, as far as a group goes), and the most the server could
+    take on this machine's cores if it did nothing but decode (the baseline's server
+    CPU per event) and store (this CPU per event)."""
+    stored = stored_rows(events, seed)
     cores = os.cpu_count() or 1
     measured = []
-    for per_commit, (name, what) in sorted(sizes.items()):
-        per_s, cpu_s = store_alone(events, seed, per_commit)
-        baseline = by_name[name]
-        bound = cores / (baseline["baseline_server_cpu_us"] / 1e6 + cpu_s)
-        measured.append(
-            {
-                "per_commit": per_commit,
-                "workload": name,
-                "what": what,
-                "events_per_s": per_s,
-                "cpu_us": cpu_s * 1e6,
-                "of_baseline": per_s / baseline["baseline_events_per_s"],
-                "bound_events_per_s": bound,
-                "bound_ratio": bound / baseline["baseline_events_per_s"],
-            }
-        )
+    for r in rows:
+        every = min(r["per_request"] * r["clients"], GROUP_RECORDS)
+        sizes = [(r["per_request"], f"one /{r['workload']} request")]
+        if every > r["per_request"]:
+            sizes.append((every, f"{every // r['per_request']} /{r['workload']} requests"))
+        for per_commit, what in sizes:
+            per_s, cpu_s = store_alone(stored, per_commit)
+            bound = cores / (r["baseline_server_cpu_us"] / 1e6 + cpu_s)
+            measured.append(
+                {
+                    "per_commit": per_commit,
+                    "what": what,
+                    "events_per_s": per_s,
+                    "cpu_us": cpu_s * 1e6,
+                    "of_baseline": per_s / r["baseline_events_per_s"],
+                    "bound_events_per_s": bound,
+                    "bound_ratio": bound / r["baseline_events_per_s"],
+                }
+            )
     return measured
 
 
@@ -381,9 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.serve[0], int(args.serve[1]))
         return 0
     rows = run(args.events, args.clients, args.track_clients, args.seed)
+    load = os.getloadavg()  # of the HTTP run, before the store alone
     table = _table(rows)
-    alone = _store_table(store_rows(args.events, args.seed, args.clients, args.track_clients, rows))
-    load = os.getloadavg()
+    alone = _store_table(store_rows(args.events, args.seed, rows))
     report = (
         f"# /import and /track over HTTP\n\n`python -m benchmarks.server_ingest "
         f"--events {args.events} --clients {args.clients} --track-clients "
