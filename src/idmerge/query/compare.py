@@ -463,7 +463,7 @@ def _retention(store: Store, before: Project, after: Project, days: DayRange | N
 def _born_and_back(store: Store, project: Project, weeks: int) -> tuple[int, list[int]]:
     """Users born (on their first event) and back in each week 0..``weeks`` after."""
     sql = (
-        f"WITH ev AS MATERIALIZED (SELECT e.distinct_id AS u, e.time AS t "
+        f"WITH ev AS MATERIALIZED (SELECT e.person AS u, e.time AS t "
         f"FROM ({resolved_events(project)}) e), "
         "birth AS (SELECT u, min(t) AS t0 FROM ev GROUP BY u), "
         "back AS (SELECT DISTINCT b.u, (e.t - b.t0) // $week AS k FROM birth b JOIN ev e "

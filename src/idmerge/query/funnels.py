@@ -181,10 +181,7 @@ def funnel_sql(project: Project, spec: FunnelSpec) -> tuple[str, dict[str, Any]]
     if shared:
         relation = deduplicated(relation)
     seq = ", e.seq AS q" if shared else ""
-    ev = (
-        f"SELECT e.distinct_id AS u, e.time AS t{seq}, {', '.join(flags)}{segment} "
-        f"FROM ({relation}) e"
-    )
+    ev = f"SELECT e.person AS u, e.time AS t{seq}, {', '.join(flags)}{segment} FROM ({relation}) e"
     bucket = spec.buckets.sql("t")
     entering = "FROM ev WHERE s0 AND t >= $start AND t < $end"
     first = "min(t) AS t0" + (", arg_min(q, t) AS q0" if shared else "")

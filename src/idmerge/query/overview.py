@@ -115,7 +115,7 @@ def events_sql(project: Project, buckets: Buckets) -> tuple[str, dict[str, Any]]
     sql = (
         f"SELECT {buckets.sql('e.time')} AS day, count(*) AS events, "
         "count(DISTINCT e.stored_distinct_id) AS stored_ids, "
-        f"count(DISTINCT e.distinct_id) AS people FROM ({resolved_events(project)}) e "
+        f"count(DISTINCT e.person) AS people FROM ({resolved_events(project)}) e "
         "WHERE e.time >= $start AND e.time < $end GROUP BY GROUPING SETS ((day), ())"
     )
     return sql, {"project": project.id, "start": buckets.start_ms, "end": buckets.end_ms}

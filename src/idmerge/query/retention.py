@@ -175,7 +175,7 @@ def retention_sql(project: Project, spec: RetentionSpec) -> tuple[str, dict[str,
         if spec.event is not None:
             values["event"] = spec.event
             scan.append("e.event = $event")
-    columns = ["e.distinct_id AS u", "e.time AS t"]
+    columns = ["e.person AS u", "e.time AS t"]
     flags = {"born": _both(*born), "ret": _both(*ret)}
     columns += [f"{sql} AS {name}" for name, sql in flags.items() if sql != "TRUE"]
     # The birth occurrence is not a return (nor its retries, at the same ms). When

@@ -145,9 +145,9 @@ def _values(project: Project, event: str, buckets: Buckets) -> dict[str, Any]:
 def _counts(kind: str, alias: str = "e") -> str:
     """Aggregates of one group: ``n`` (what ranks keys) and, for average, ``users``."""
     if kind == "unique":
-        return f"count(DISTINCT {alias}.distinct_id) AS n"
+        return f"count(DISTINCT {alias}.person) AS n"
     if kind == "average":
-        return f"count(*) AS n, count(DISTINCT {alias}.distinct_id) AS users"
+        return f"count(*) AS n, count(DISTINCT {alias}.person) AS users"
     return "count(*) AS n"
 
 
@@ -208,11 +208,11 @@ def segmentation(store: Store, project: Project, spec: SegmentationSpec) -> dict
 
 
 def _numbers(project: Project, spec: NumericSpec, *, dedup: bool) -> str:
-    """SQL of rows ``(bucket, distinct_id, x)`` of the events: ``x`` is ``on``, a
+    """SQL of rows ``(bucket, person, x)`` of the events: ``x`` is ``on``, a
     DOUBLE, NULL where ``on`` is not a number (and infinite where it overflowed)."""
     source = _source(project, spec.where, dedup=dedup)
     bucket = spec.buckets.sql("e.time")
-    return f"SELECT {bucket} AS bucket, e.distinct_id, {compile_number(spec.on, _ON)} AS x {source}"
+    return f"SELECT {bucket} AS bucket, e.person, {compile_number(spec.on, _ON)} AS x {source}"
 
 
 def _index(x: str, mantissa: str, exponent: str) -> str:

@@ -23,11 +23,14 @@ from idmerge.storage.base import (
 )
 from idmerge.storage.duckdb_schema import (
     EVENT_SCHEMA,
+    EVENT_TABLE_SCHEMA,
     LOG_SCHEMA,
     MAPPING_TABLE_SCHEMA,
     PROFILE_SCHEMA,
     UPDATE_SCHEMA,
+    IdKeys,
     log_table,
+    mapping_table,
     rows_table,
 )
 
@@ -36,7 +39,7 @@ ProfileKey = tuple[str, str, str]  # (kind, group_key, target)
 _QUERY_SCHEMAS = dict(
     zip(
         QUERY_TABLES,
-        (EVENT_SCHEMA, LOG_SCHEMA, MAPPING_TABLE_SCHEMA, UPDATE_SCHEMA, PROFILE_SCHEMA),
+        (EVENT_TABLE_SCHEMA, LOG_SCHEMA, MAPPING_TABLE_SCHEMA, UPDATE_SCHEMA, PROFILE_SCHEMA),
         strict=True,
     )
 )
@@ -186,11 +189,16 @@ class MemoryStore:
             for name, schema in _QUERY_SCHEMAS.items()
         }
         for pid, data in sorted(self._data.items()):
-            mapping = sorted(data.mapping.items())
+            keys = IdKeys({})  # any one key per id will do: queries only join on them
+            events = rows_table(data.events, EVENT_SCHEMA)
+            events = events.append_column(
+                "id_key", keys.column([event.distinct_id for event in data.events])
+            )
+            mapping = mapping_table(sorted(data.mapping.items()), keys)
             for name, table in (
-                ("events", rows_table(data.events, EVENT_SCHEMA)),
+                ("events", events),
                 ("identity_log", log_table(data.log)),
-                ("identity_mapping", rows_table(mapping, MAPPING_TABLE_SCHEMA)),
+                ("identity_mapping", mapping.rename_columns(MAPPING_TABLE_SCHEMA.names)),
                 ("profile_updates", rows_table(data.profile_updates, UPDATE_SCHEMA)),
                 ("profiles", rows_table(list(data.profiles.values()), PROFILE_SCHEMA)),
             ):

@@ -1,0 +1,162 @@
+"""The integer keys reports count people by (schema 5): every id has one, a person's
+key is their resolved id's, and a file of schema 4 gains them when opened."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from idmerge.identity import Mode
+from idmerge.projects import Project
+from idmerge.query.resolved import resolved_events
+from idmerge.storage.base import Store, StoredEvent, WriteBatch, rows
+from idmerge.storage.duckdb import DATABASE_FILE, SCHEMA_VERSION, DuckDBStore, open_store
+
+
+def project(pid: int = 1, mode: Mode = Mode.ORIGINAL) -> Project:
+    return Project(pid, f"app{pid}", f"token{pid}xx", f"secret{pid}xx", mode, 1_700_000_000_000)
+
+
+def event(seq: int, distinct_id: str, name: str = "view") -> StoredEvent:
+    return StoredEvent(seq, name, distinct_id, 1000 + seq, f"i{seq}", "{}", 5)
+
+
+def keys(store: Store, pid: int = 1) -> dict[str, int]:
+    found = rows(
+        store, "SELECT distinct_id, key FROM identity_keys WHERE project_id = $p", {"p": pid}
+    )
+    return dict(found)  # type: ignore[arg-type]
+
+
+def people(store: Store, proj: Project) -> list[tuple[str, str, int]]:
+    """(stored id, resolved id, person key) of every event, by seq."""
+    sql = (
+        f"SELECT stored_distinct_id, distinct_id, person FROM ({resolved_events(proj)}) "
+        "ORDER BY seq"
+    )
+    return rows(store, sql, {"project": proj.id})  # type: ignore[return-value]
+
+
+def assert_one_key_per_person(store: Store, proj: Project) -> None:
+    """A person key stands for exactly one resolved id, and the other way round."""
+    found = people(store, proj)
+    assert (
+        len({(resolved, person) for _, resolved, person in found})
+        == len({resolved for _, resolved, _ in found})
+        == len({person for _, _, person in found})
+    )
+
+
+def test_keys_are_dense_in_first_met_order_and_survive_a_restart(tmp_path: Path) -> None:
+    """Ids get 0, 1, 2, ... as writes first name them (events, then the mapping's
+    ids); a reopened store goes on from where the file left off."""
+    store = open_store(tmp_path)
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(0, "b"), event(1, "a"), event(2, "b")], mapping=[("c", "a")]))
+    assert keys(store) == {"b": 0, "a": 1, "c": 2}
+    store.close()
+    store = open_store(tmp_path)
+    store.commit(1, WriteBatch([event(3, "d"), event(4, "a")]))
+    assert keys(store) == {"b": 0, "a": 1, "c": 2, "d": 3}
+    ids_and_keys = rows(store, "SELECT distinct_id, id_key FROM events ORDER BY seq", {})
+    assert ids_and_keys == [("b", 0), ("a", 1), ("b", 0), ("d", 3), ("a", 1)]
+    store.close()
+
+
+def test_keys_are_per_project(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.save_project(project(1))
+    store.save_project(project(2))
+    store.commit(1, WriteBatch([event(0, "a"), event(1, "b")]))
+    store.commit(2, WriteBatch([event(2, "b")]))
+    assert keys(store, 1) == {"a": 0, "b": 1}
+    assert keys(store, 2) == {"b": 0}
+    store.close()
+
+
+def test_a_failed_batch_gives_no_key(tmp_path: Path) -> None:
+    """Keys a batch gave are forgotten when it fails: the next write reuses them, so
+    the keys stay dense and the file never holds a key no row was written with."""
+    store = open_store(tmp_path)
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(0, "a")]))
+    bad = event(1, "new")._replace(name=None)  # events.event is NOT NULL
+    with pytest.raises(duckdb.Error):
+        store.commit(1, WriteBatch([bad]))
+    store.commit(1, WriteBatch([event(2, "other")]))
+    assert keys(store) == {"a": 0, "other": 1}
+    store.close()
+
+
+@pytest.mark.parametrize("mode", [Mode.ORIGINAL, Mode.LEGACY])
+def test_a_person_is_the_key_of_their_resolved_id(store: Store, mode: Mode) -> None:
+    """Merged ids count as one person, split ones as two again; legacy counts the
+    stored id (it is never re-attributed)."""
+    proj = project(mode=mode)
+    store.save_project(proj)
+    store.commit(1, WriteBatch([event(0, "a"), event(1, "b"), event(2, "c")], mapping=[("b", "a")]))
+    found = people(store, proj)
+    if mode is Mode.LEGACY:
+        assert len({person for *_, person in found}) == 3
+    else:
+        assert found[0][2] == found[1][2] != found[2][2]
+        assert [resolved for _, resolved, _ in found] == ["a", "a", "c"]
+    assert_one_key_per_person(store, proj)
+    store.commit(1, WriteBatch(mapping=[("c", "z")], replace_mapping=True))  # b split off
+    found = people(store, proj)
+    assert len({person for *_, person in found}) == 3
+    if mode is not Mode.LEGACY:
+        assert [resolved for _, resolved, _ in found] == ["a", "b", "z"]
+    assert_one_key_per_person(store, proj)
+
+
+#: The tables schema 4 had that schema 5 changes, as schema 4 declared them.
+SCHEMA_4 = """
+CREATE TABLE idmerge_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+INSERT INTO idmerge_meta VALUES ('schema_version', '4');
+CREATE TABLE events (project_id INTEGER NOT NULL, seq BIGINT NOT NULL, event VARCHAR NOT NULL,
+    distinct_id VARCHAR NOT NULL, time BIGINT NOT NULL, insert_id VARCHAR,
+    properties VARCHAR NOT NULL, received_at BIGINT NOT NULL);
+CREATE INDEX events_distinct_id ON events (distinct_id);
+CREATE TABLE identity_mapping (project_id INTEGER NOT NULL, distinct_id VARCHAR NOT NULL,
+    resolved_distinct_id VARCHAR NOT NULL);
+INSERT INTO events VALUES
+    (1, 0, 'view', 'dev-1', 1000, 'i0', '{}', 5), (1, 1, 'view', 'user', 1001, 'i1', '{}', 5),
+    (1, 2, 'view', 'dev-2', 1002, 'i2', '{}', 5), (1, 3, 'view', 'loner', 1003, 'i3', '{}', 5),
+    (2, 4, 'view', 'dev-1', 1004, 'i4', '{}', 5);
+INSERT INTO identity_mapping VALUES
+    (1, 'dev-1', 'user'), (1, 'dev-2', 'user'), (1, 'alias-only', 'user'), (2, 'dev-1', 'u2');
+"""
+
+
+def test_a_schema_4_file_gains_keys_when_opened(tmp_path: Path) -> None:
+    """Opening a file of schema 4 gives every id of every project a key and fills the
+    key columns, so reports read it as they read a new file; writes go on densely."""
+    con = duckdb.connect(str(tmp_path / DATABASE_FILE))
+    con.execute(SCHEMA_4)
+    con.close()
+    store = DuckDBStore(tmp_path / DATABASE_FILE)
+    first, second = project(1), project(2)
+    store.save_project(first)
+    store.save_project(second)
+    version = rows(store, "SELECT value FROM idmerge_meta WHERE key = 'schema_version'", {})
+    assert version == [(str(SCHEMA_VERSION),)]
+    assert sorted(keys(store, 1).values()) == [0, 1, 2, 3, 4]  # alias-only too
+    assert sorted(keys(store, 2)) == ["dev-1", "u2"]
+    nulls = rows(
+        store,
+        "SELECT (SELECT count(*) FROM events WHERE id_key IS NULL), (SELECT count(*) FROM "
+        "identity_mapping WHERE id_key IS NULL OR resolved_key IS NULL)",
+        {},
+    )
+    assert nulls == [(0, 0)]
+    found = people(store, first)
+    assert [resolved for _, resolved, _ in found] == ["user", "user", "user", "loner"]
+    assert len({person for *_, person in found}) == 2
+    assert_one_key_per_person(store, first)
+    assert_one_key_per_person(store, second)
+    store.commit(1, WriteBatch([event(5, "fresh")]))
+    assert keys(store, 1)["fresh"] == 5
+    store.close()
