@@ -65,6 +65,21 @@ def test_keys_are_dense_in_first_met_order_and_survive_a_restart(tmp_path: Path)
     store.close()
 
 
+def test_keys_read_ahead_of_the_first_write_go_on_from_the_file(tmp_path: Path) -> None:
+    """A server reads a project's keys at start (``prepare_writes``); writes then go
+    on from them as if the first commit had read them."""
+    store = open_store(tmp_path)
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(0, "a"), event(1, "b")]))
+    store.close()
+    store = open_store(tmp_path)
+    store.prepare_writes(1)
+    store.prepare_writes(1)  # again: nothing changes
+    store.commit(1, WriteBatch([event(2, "b"), event(3, "c")]))
+    assert keys(store) == {"a": 0, "b": 1, "c": 2}
+    store.close()
+
+
 def test_keys_are_per_project(tmp_path: Path) -> None:
     store = open_store(tmp_path)
     store.save_project(project(1))

@@ -45,6 +45,7 @@ class ServerState:
         state = cls(store)
         for project in store.projects():
             started = time.perf_counter()
+            store.prepare_writes(project.id)
             state.writers[project.id] = ProjectWriter(store, project)
             state._by_token[project.token] = project
             state._by_secret[project.secret] = project

@@ -140,6 +140,10 @@ class Store(Protocol):
     def commit(self, project_id: int, batch: WriteBatch) -> None:
         """Write the whole batch, or nothing of it."""
 
+    def prepare_writes(self, project_id: int) -> None:
+        """Read what writing the project needs in memory (its id keys), which the
+        first commit would otherwise read: a server calls it at start."""
+
     def read_log(self, project_id: int) -> Iterator[LogEntry]:
         """The identity log, in sequence order."""
 

@@ -102,6 +102,9 @@ class MemoryStore:
         data.profiles = profiles
         data.warnings.extend(batch.warnings)
 
+    def prepare_writes(self, project_id: int) -> None:
+        pass  # nothing is read: keys are given when a query copies the rows
+
     def read_log(self, project_id: int) -> Iterator[LogEntry]:
         return iter(sorted(self._data[project_id].log, key=lambda e: e.seq))
 
