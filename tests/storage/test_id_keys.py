@@ -4,6 +4,7 @@ key is their resolved id's, and a file of schema 4 gains them when opened."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -11,8 +12,10 @@ import pytest
 from idmerge.identity import Mode
 from idmerge.projects import Project
 from idmerge.query.resolved import resolved_events
+from idmerge.storage import duckdb as duckdb_store
 from idmerge.storage.base import Store, StoredEvent, WriteBatch, rows
 from idmerge.storage.duckdb import DATABASE_FILE, SCHEMA_VERSION, DuckDBStore, open_store
+from idmerge.storage.duckdb_schema import GIVE_KEYS_SQL, KEY_COLUMNS
 
 
 def project(pid: int = 1, mode: Mode = Mode.ORIGINAL) -> Project:
@@ -24,9 +27,10 @@ def event(seq: int, distinct_id: str, name: str = "view") -> StoredEvent:
 
 
 def keys(store: Store, pid: int = 1) -> dict[str, int]:
-    found = rows(
-        store, "SELECT distinct_id, key FROM identity_keys WHERE project_id = $p", {"p": pid}
-    )
+    """The project's id keys, checked to be one per id and never shared."""
+    sql = "SELECT distinct_id, key FROM identity_keys WHERE project_id = $p"
+    found = rows(store, sql, {"p": pid})
+    assert len({key for _, key in found}) == len(found) == len({x for x, _ in found})
     return dict(found)  # type: ignore[arg-type]
 
 
@@ -78,6 +82,51 @@ def test_keys_read_ahead_of_the_first_write_go_on_from_the_file(tmp_path: Path) 
     store.commit(1, WriteBatch([event(2, "b"), event(3, "c")]))
     assert keys(store) == {"a": 0, "b": 1, "c": 2}
     store.close()
+
+
+class FailingAfterCommit:
+    """A connection whose next ``unregister`` (after the batch's COMMIT) raises."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.armed = True
+
+    def unregister(self, name: str) -> Any:
+        self.con.unregister(name)
+        if self.armed:
+            self.armed = False
+            raise duckdb.Error("lost after COMMIT")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.con, name)
+
+
+def test_a_write_that_fails_after_its_commit_keeps_the_keys_apart(tmp_path: Path) -> None:
+    """When a write fails once its rows are stored, its keys are in the file: the next
+    new id must not get one of them again."""
+    store = open_store(tmp_path)
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(0, "a"), event(1, "b")]))
+    store._con = FailingAfterCommit(store._con)  # type: ignore[assignment]
+    with pytest.raises(duckdb.Error):
+        store.commit(1, WriteBatch([event(2, "c")]))
+    store.commit(1, WriteBatch([event(3, "d")]))
+    assert keys(store) == {"a": 0, "b": 1, "c": 2, "d": 3}
+    store.close()
+
+
+def test_two_stores_on_one_file_give_keys_apart(tmp_path: Path) -> None:
+    """A process may open one file twice (DuckDB allows it): the stores share the
+    keys, so no two ids get the same one."""
+    first = open_store(tmp_path)
+    second = open_store(tmp_path)
+    first.save_project(project())
+    first.commit(1, WriteBatch([event(0, "a")]))
+    second.commit(1, WriteBatch([event(1, "b")]))
+    first.commit(1, WriteBatch([event(2, "c")]))
+    assert keys(first) == {"a": 0, "b": 1, "c": 2}
+    second.close()
+    first.close()
 
 
 def test_keys_are_per_project(tmp_path: Path) -> None:
@@ -174,4 +223,34 @@ def test_a_schema_4_file_gains_keys_when_opened(tmp_path: Path) -> None:
     assert_one_key_per_person(store, second)
     store.commit(1, WriteBatch([event(5, "fresh")]))
     assert keys(store, 1)["fresh"] == 5
+    store.close()
+
+
+def test_an_interrupted_upgrade_goes_on_at_the_next_opening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upgrade commits step by step, and the version comes last: a file left with
+    its columns added and some keys given is finished at the next opening, the events
+    keyed a few at a time, and reads as one upgraded at once."""
+    con = duckdb.connect(str(tmp_path / DATABASE_FILE))
+    con.execute(SCHEMA_4)
+    con.execute(
+        "CREATE TABLE identity_keys (project_id INTEGER NOT NULL, "
+        "distinct_id VARCHAR NOT NULL, key INTEGER NOT NULL)"
+    )
+    for table, column in KEY_COLUMNS:
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER")
+    con.execute(GIVE_KEYS_SQL)
+    con.execute("UPDATE events SET id_key = 0 WHERE seq = 0")  # the first step's work
+    con.close()
+    monkeypatch.setattr(duckdb_store, "KEY_EVENTS_PER_STEP", 2)
+    store = DuckDBStore(tmp_path / DATABASE_FILE)
+    version = rows(store, "SELECT value FROM idmerge_meta WHERE key = 'schema_version'", {})
+    assert version == [(str(SCHEMA_VERSION),)]
+    first = project(1)
+    found = people(store, first)
+    assert [resolved for _, resolved, _ in found] == ["user", "user", "user", "loner"]
+    assert_one_key_per_person(store, first)
+    assert_one_key_per_person(store, project(2))
+    assert sorted(keys(store, 1).values()) == [0, 1, 2, 3, 4]
     store.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import duckdb
 import pyarrow as pa
 
-from idmerge.errors import StoreLocked, StoreUnavailable
+from idmerge.errors import StoreLocked, StoreUnavailable, first_line
 from idmerge.identity import LogEntry, Mode
 from idmerge.projects import Project
 from idmerge.storage.base import (
@@ -34,9 +35,13 @@ from idmerge.storage.base import (
     WriteBatch,
 )
 from idmerge.storage.duckdb_schema import (
-    ADD_ID_KEYS_SQL,
     EVENT_COLUMNS,
     EVENT_SCHEMA,
+    GIVE_KEYS_SQL,
+    KEY_COLUMNS,
+    KEY_EVENTS_PER_STEP,
+    KEY_EVENTS_SQL,
+    KEY_MAPPING_SQL,
     META_SQL,
     PROFILE_COLUMNS,
     PROFILE_SCHEMA,
@@ -78,6 +83,20 @@ def open_store(data_dir: str | Path, *, memory_limit: str | None = None) -> Duck
     return DuckDBStore(directory / DATABASE_FILE, memory_limit=memory_limit)
 
 
+class _OpenFile:
+    """What the stores a process opens on one file share: DuckDB lets a process open
+    a file more than once, and keys given by two caches of its ids would clash."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # one statement sequence at a time, and one commit
+        #: each project's id keys, read from identity_keys at its first write
+        self.keys: dict[int, IdKeys] = {}
+
+
+_OPEN_FILES: weakref.WeakValueDictionary[Path, _OpenFile] = weakref.WeakValueDictionary()
+_OPEN_FILES_LOCK = threading.Lock()
+
+
 class DuckDBStore:
     """Every project's events, identity log, mapping, profiles and ingestion warnings
     in one DuckDB file."""
@@ -102,10 +121,14 @@ class DuckDBStore:
             raise StoreUnavailable(f"cannot open {str(self.path)!r}: {exc}") from exc
         except duckdb.Error as exc:  # a config value DuckDB refuses
             raise StoreUnavailable(f"cannot open {str(self.path)!r}: {exc}") from exc
-        self._lock = threading.Lock()  # one statement sequence at a time on the connection
+        with _OPEN_FILES_LOCK:
+            shared = _OPEN_FILES.get(self.path.resolve())
+            if shared is None:
+                shared = _OPEN_FILES[self.path.resolve()] = _OpenFile()
+        self._shared = shared  # kept alive while this store is
+        self._lock = shared.lock
+        self._keys = shared.keys
         self._names = itertools.count()
-        #: each project's id keys, read from identity_keys at its first write
-        self._keys: dict[int, IdKeys] = {}
         with self._lock:
             self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
             self._open_schema()
@@ -122,11 +145,17 @@ class DuckDBStore:
                 f"one knows up to {SCHEMA_VERSION}): upgrade idmerge to open it"
             )
         con.execute(SCHEMA_SQL)
-        columns = con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'events'"
-        ).fetchall()
-        if ("id_key",) not in columns:
-            self._add_id_keys()
+        if found is not None and found < 5:
+            try:
+                self._add_id_keys()
+            except duckdb.Error as exc:
+                con.close()
+                raise StoreUnavailable(
+                    f"cannot upgrade {str(self.path)!r} to schema {SCHEMA_VERSION} (integer "
+                    f"keys for every id): {first_line(exc)}. Nothing was lost; the upgrade "
+                    "goes on where it stopped at the next start (with more memory, if "
+                    "that is what ran out)"
+                ) from exc
         if found != SCHEMA_VERSION:
             con.execute(
                 "INSERT OR REPLACE INTO idmerge_meta VALUES ('schema_version', ?)",
@@ -134,12 +163,31 @@ class DuckDBStore:
             )
 
     def _add_id_keys(self) -> None:
-        """Upgrade a file of schema 4 or older: give every id a key, in one transaction
-        (measured: 13 s and 1 GB of memory for 10M events over 2M ids)."""
+        """Upgrade a file of schema 4 or older: give every id a key and every row its
+        keys, in steps that each commit and can each be run again (measured: 18 s and
+        570 MB for 10M events over 2M ids, within a ``memory_limit`` of 512MB)."""
+        con = self._con
+        have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns()").fetchall())
+        for table, column in KEY_COLUMNS:
+            if (table, column) not in have:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER")
+        self._step(GIVE_KEYS_SQL, {})
+        spans = con.execute(
+            "SELECT project_id, min(seq), max(seq) FROM events WHERE id_key IS NULL GROUP BY 1"
+        ).fetchall()
+        for project_id, low, high in spans:
+            for first in range(low, high + 1, KEY_EVENTS_PER_STEP):
+                span = {"p": project_id, "first": first, "end": first + KEY_EVENTS_PER_STEP}
+                self._step(KEY_EVENTS_SQL, span)
+                con.execute("CHECKPOINT")  # else the updated rows pile up in memory
+        self._step(KEY_MAPPING_SQL, {})
+
+    def _step(self, sql: str, params: dict[str, int]) -> None:
+        """One statement in a transaction of its own."""
         con = self._con
         try:
             con.execute("BEGIN TRANSACTION")
-            con.execute(ADD_ID_KEYS_SQL)
+            con.execute(sql, params)
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
@@ -243,9 +291,11 @@ class DuckDBStore:
             try:
                 self._write(project_id, batch, tables, keys)
             except BaseException:
-                keys.settle(stored=False)  # the keys it gave are free again
+                # the file holds the keys the write gave or not (it may have failed
+                # after its COMMIT): forget them all, the next write reads the file
+                del self._keys[project_id]
                 raise
-            keys.settle(stored=True)
+            keys.fresh = []
 
     def prepare_writes(self, project_id: int) -> None:
         with self._lock:
@@ -448,3 +498,4 @@ class DuckDBStore:
     def close(self) -> None:
         with self._lock:
             self._con.close()
+            self._keys.clear()  # another process may write the file once it is closed

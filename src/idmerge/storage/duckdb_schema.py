@@ -16,9 +16,10 @@ from idmerge.identity import LogEntry, Op, Outcome, Reason, new_entry
 #: events.distinct_id; 4 saved_funnels; 5 the ids' integer keys (identity_keys,
 #: events.id_key, identity_mapping.id_key and resolved_key). Tables and indexes a
 #: version adds, ``CREATE ... IF NOT EXISTS`` brings to an older file; the columns of
-#: version 5 are added and filled by :data:`ADD_ID_KEYS_SQL`. So opening an older file
-#: upgrades it in place. A file written by a newer idmerge is refused rather than
-#: misread.
+#: version 5 are added and filled by the steps below :data:`KEY_COLUMNS`. So opening
+#: an older file upgrades it in place (the version is written last: an interrupted
+#: upgrade goes on at the next opening). A file written by a newer idmerge is refused
+#: rather than misread.
 SCHEMA_VERSION = 5
 
 META_SQL = (
@@ -71,7 +72,8 @@ CREATE TABLE IF NOT EXISTS identity_mapping (
     resolved_key INTEGER
 );
 -- Every id of a project (stored under by an event, or named by the mapping) has a
--- dense integer key, 0, 1, 2, ... in the order the store first met it. Reports join
+-- dense integer key, 0, 1, 2, ... in the order the store first met it (a file
+-- upgraded from schema 4 gives the ids it held then in id order). Reports join
 -- events to the mapping and count people on these keys instead of the id strings:
 -- measured on 10M events over 2M ids, that made them a third to a half faster
 -- (benchmarks/README.md).
@@ -129,26 +131,45 @@ CREATE TABLE IF NOT EXISTS ingestion_warnings (
 );
 """
 
-#: Upgrades a file of schema 4 or older to 5: the key columns, filled from keys given
-#: in the order of the ids (a store assigns later keys in the order it meets ids).
-ADD_ID_KEYS_SQL = """
-ALTER TABLE events ADD COLUMN id_key INTEGER;
-ALTER TABLE identity_mapping ADD COLUMN id_key INTEGER;
-ALTER TABLE identity_mapping ADD COLUMN resolved_key INTEGER;
+#: Upgrading a file of schema 4 or older to 5, in steps that can each be run again:
+#: the key columns (:data:`KEY_COLUMNS`, added where missing), then a key for every id
+#: without one (in id order, after the project's highest key), then the keys of the
+#: rows that have none, events a range of ``seq`` at a time.
+KEY_COLUMNS = (
+    ("events", "id_key"),
+    ("identity_mapping", "id_key"),
+    ("identity_mapping", "resolved_key"),
+)
+GIVE_KEYS_SQL = """
 INSERT INTO identity_keys
-SELECT project_id, distinct_id,
-       (row_number() OVER (PARTITION BY project_id ORDER BY distinct_id) - 1)::INTEGER
+SELECT n.project_id, n.distinct_id, (coalesce(k.top, -1)
+       + row_number() OVER (PARTITION BY n.project_id ORDER BY n.distinct_id))::INTEGER
 FROM (SELECT project_id, distinct_id FROM events
       UNION SELECT project_id, distinct_id FROM identity_mapping
-      UNION SELECT project_id, resolved_distinct_id FROM identity_mapping);
-UPDATE events SET id_key = k.key FROM identity_keys k
-WHERE k.project_id = events.project_id AND k.distinct_id = events.distinct_id;
-UPDATE identity_mapping SET id_key = k.key FROM identity_keys k
-WHERE k.project_id = identity_mapping.project_id AND k.distinct_id = identity_mapping.distinct_id;
-UPDATE identity_mapping SET resolved_key = k.key FROM identity_keys k
-WHERE k.project_id = identity_mapping.project_id
-  AND k.distinct_id = identity_mapping.resolved_distinct_id;
+      UNION SELECT project_id, resolved_distinct_id FROM identity_mapping) n
+LEFT JOIN (SELECT project_id, max(key) AS top FROM identity_keys GROUP BY project_id) k
+  ON k.project_id = n.project_id
+WHERE NOT EXISTS (SELECT 1 FROM identity_keys i
+                  WHERE i.project_id = n.project_id AND i.distinct_id = n.distinct_id)
 """
+KEY_EVENTS_SQL = """
+UPDATE events SET id_key = k.key FROM identity_keys k
+WHERE k.project_id = events.project_id AND k.distinct_id = events.distinct_id
+  AND events.project_id = $p AND events.seq >= $first AND events.seq < $end
+  AND events.id_key IS NULL
+"""
+KEY_MAPPING_SQL = """
+UPDATE identity_mapping SET id_key = k.key, resolved_key = r.key
+FROM identity_keys k, identity_keys r
+WHERE k.project_id = identity_mapping.project_id
+  AND k.distinct_id = identity_mapping.distinct_id
+  AND r.project_id = identity_mapping.project_id
+  AND r.distinct_id = identity_mapping.resolved_distinct_id
+  AND (identity_mapping.id_key IS NULL OR identity_mapping.resolved_key IS NULL)
+"""
+#: Events keyed per transaction while upgrading: one transaction for all of them
+#: ran out of memory under a ``memory_limit`` of 512 MB on 10M events.
+KEY_EVENTS_PER_STEP = 1_000_000
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -252,16 +273,12 @@ def rows_table(rows: list[Any], schema: pa.Schema) -> pa.Table:
 
 class IdKeys:
     """The integer keys of one project's ids (the ``identity_keys`` table): dense, 0,
-    1, 2, ... in the order writes first name the ids.
-
-    A write's new ids get their keys at once, and :meth:`settle` keeps them once the
-    write is stored or takes them back if it failed, so the keys stay dense and the
-    file never holds a key no row was written with.
-    """
+    1, 2, ... in the order writes first name the ids. A write's new ids get their
+    keys at once and are listed in :attr:`fresh` until the write is stored."""
 
     def __init__(self, known: dict[str, int]) -> None:
         self.known = known
-        #: the ids given keys since the last :meth:`settle`, in key order
+        #: the ids given keys by the write under way, in key order
         self.fresh: list[str] = []
 
     def column(self, ids: list[str]) -> pa.Array:
@@ -283,13 +300,6 @@ class IdKeys:
             ],
             schema=KEYS_SCHEMA,
         )
-
-    def settle(self, *, stored: bool) -> None:
-        """The write ended: its new keys are kept (``stored``) or taken back."""
-        if not stored:
-            for distinct_id in self.fresh:
-                del self.known[distinct_id]
-        self.fresh = []
 
 
 def mapping_table(pairs: list[tuple[str, str]], keys: IdKeys) -> pa.Table:
