@@ -9,9 +9,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from idmerge.errors import StoreUnavailable
 from idmerge.identity import Mode
 from idmerge.projects import Project
 from idmerge.query.resolved import resolved_events
+from idmerge.server.state import ServerState
 from idmerge.storage import duckdb as duckdb_store
 from idmerge.storage.base import Store, StoredEvent, WriteBatch, rows
 from idmerge.storage.duckdb import DATABASE_FILE, SCHEMA_VERSION, DuckDBStore, open_store
@@ -127,6 +129,49 @@ def test_two_stores_on_one_file_give_keys_apart(tmp_path: Path) -> None:
     assert keys(first) == {"a": 0, "b": 1, "c": 2}
     second.close()
     first.close()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "INSERT INTO identity_keys VALUES (1, 'c', 1)",  # a key given twice
+        "INSERT INTO identity_keys VALUES (1, 'a', 2)",  # an id keyed twice
+        "UPDATE identity_keys SET key = 5 WHERE distinct_id = 'b'",  # a gap
+    ],
+)
+def test_damaged_keys_take_no_more_writes(tmp_path: Path, damage: str) -> None:
+    """Keys that are not one per id, 0 to n-1, would make new keys clash: the store
+    refuses to write the project, naming the problem, and reads still work."""
+    store = open_store(tmp_path)
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(0, "a"), event(1, "b")]))
+    store.close()
+    con = duckdb.connect(str(tmp_path / DATABASE_FILE))
+    con.execute(damage)
+    con.close()
+    store = open_store(tmp_path)
+    with pytest.raises(StoreUnavailable, match="damaged: project 1's id keys"):
+        store.commit(1, WriteBatch([event(2, "new")]))
+    assert [e.distinct_id for e in store.read_events(1)] == ["a", "b"]
+    store.close()
+
+
+def test_a_server_starts_beside_a_damaged_project(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Damaged keys in one project do not keep the server from starting: it logs
+    which project takes no writes."""
+    store = open_store(tmp_path)
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(0, "a")]))
+    store.close()
+    con = duckdb.connect(str(tmp_path / DATABASE_FILE))
+    con.execute("INSERT INTO identity_keys VALUES (1, 'b', 0)")
+    con.close()
+    state = ServerState.open(open_store(tmp_path))
+    assert "project 'app1' takes no writes" in caplog.text
+    assert "damaged" in caplog.text
+    state.close()
 
 
 def test_keys_are_per_project(tmp_path: Path) -> None:

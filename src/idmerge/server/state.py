@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from idmerge.errors import StoreUnavailable
 from idmerge.ingest.pipeline import ProjectWriter
 from idmerge.projects import DEFAULT_PROJECT, Project, create_project
 from idmerge.query.profiles import EngageSessions
@@ -45,7 +46,10 @@ class ServerState:
         state = cls(store)
         for project in store.projects():
             started = time.perf_counter()
-            store.prepare_writes(project.id)
+            try:
+                store.prepare_writes(project.id)
+            except StoreUnavailable as exc:  # its writes will fail, saying why; reads work
+                log.error("project %r takes no writes: %s", project.name, exc)
             state.writers[project.id] = ProjectWriter(store, project)
             state._by_token[project.token] = project
             state._by_secret[project.secret] = project

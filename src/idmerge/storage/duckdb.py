@@ -204,7 +204,20 @@ class DuckDBStore:
                 "SELECT distinct_id, key FROM identity_keys WHERE project_id = $p",
                 params={"p": project_id},
             ).to_arrow_table()
-            known = dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+            given = table.column(1).to_pylist()
+            known = dict(zip(table.column(0).to_pylist(), given, strict=True))
+            if (
+                len(known) != len(given)
+                or len(set(given)) != len(given)
+                or (given and max(given) != len(given) - 1)
+            ):
+                # new keys would clash with the ones there: refuse to write rather
+                # than merge people in every report
+                raise StoreUnavailable(
+                    f"{str(self.path)!r} is damaged: project {project_id}'s id keys are not "
+                    f"one key per id, 0 to n-1 ({len(given)} rows, {len(known)} ids, "
+                    f"{len(set(given))} keys); it takes no more writes"
+                )
             keys = self._keys[project_id] = IdKeys(known)
         return keys
 
