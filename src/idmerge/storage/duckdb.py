@@ -36,7 +36,6 @@ from idmerge.storage.base import (
 )
 from idmerge.storage.duckdb_schema import (
     EVENT_COLUMNS,
-    EVENT_SCHEMA,
     GIVE_KEYS_SQL,
     KEY_COLUMNS,
     KEY_EVENTS_PER_STEP,
@@ -52,6 +51,7 @@ from idmerge.storage.duckdb_schema import (
     WARNING_COLUMNS,
     WARNING_SCHEMA,
     IdKeys,
+    events_table,
     log_entries,
     log_table,
     mapping_table,
@@ -71,6 +71,8 @@ _QUERY_CHUNK = 1 << 14
 #: log costs a longer replay on the next start after a crash, not durability.
 CHECKPOINT_THRESHOLD = "256MB"
 _Row = TypeVar("_Row")
+#: the tables a commit only appends to
+_APPEND_ONLY = ("identity_log", "identity_keys", "profile_updates", "ingestion_warnings")
 
 
 def open_store(data_dir: str | Path, *, memory_limit: str | None = None) -> DuckDBStore:
@@ -184,12 +186,21 @@ class DuckDBStore:
 
     def _step(self, sql: str, params: dict[str, int]) -> None:
         """One statement in a transaction of its own."""
+        with self._transaction() as con:
+            con.execute(sql, params)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """``BEGIN`` ... ``COMMIT`` on the connection, rolled back when anything in it
+        fails (the caller holds the lock)."""
         con = self._con
         try:
             con.execute("BEGIN TRANSACTION")
-            con.execute(sql, params)
+            yield con
             con.execute("COMMIT")
         except BaseException:
+            # A failure before BEGIN took effect leaves nothing to roll back; the
+            # error worth reporting is the first one, not the rollback's.
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
             raise
@@ -287,8 +298,6 @@ class DuckDBStore:
 
     def commit(self, project_id: int, batch: WriteBatch) -> None:
         tables: dict[str, pa.Table] = {}
-        if batch.events:
-            tables["events"] = rows_table(batch.events, EVENT_SCHEMA)
         if batch.log:
             tables["identity_log"] = log_table(batch.log)
         if batch.profile_updates:
@@ -319,9 +328,8 @@ class DuckDBStore:
     ) -> None:
         """The transaction of :meth:`commit` (the caller holds the lock)."""
         con = self._con
-        if "events" in tables:
-            ids = [event.distinct_id for event in batch.events]
-            tables["events"] = tables["events"].append_column("id_key", keys.column(ids))
+        if batch.events:
+            tables["events"] = events_table(batch.events, keys)
         if batch.mapping:
             tables["identity_mapping"] = mapping_table(batch.mapping, keys)
         if keys.fresh:
@@ -330,48 +338,45 @@ class DuckDBStore:
         for table, arrow in tables.items():
             con.register(names[table], arrow)
         try:
-            con.execute("BEGIN TRANSACTION")
-            if "events" in names:
-                con.execute(
-                    f"INSERT INTO events SELECT $p, * FROM {names['events']}",
-                    {"p": project_id},
-                )
-            for table in ("identity_log", "identity_keys", "profile_updates", "ingestion_warnings"):
-                if table in names:  # append-only
+            with self._transaction():
+                if "events" in names:
                     con.execute(
-                        f"INSERT INTO {table} SELECT $p, * FROM {names[table]}",
+                        f"INSERT INTO events SELECT $p, * FROM {names['events']}",
                         {"p": project_id},
                     )
-            if batch.replace_mapping:
-                con.execute("DELETE FROM identity_mapping WHERE project_id = $p", {"p": project_id})
-            if "identity_mapping" in names:
-                changes = names["identity_mapping"]
-                if not batch.replace_mapping:
+                for table in _APPEND_ONLY:
+                    if table in names:
+                        con.execute(
+                            f"INSERT INTO {table} SELECT $p, * FROM {names[table]}",
+                            {"p": project_id},
+                        )
+                if batch.replace_mapping:
                     con.execute(
-                        "DELETE FROM identity_mapping WHERE project_id = $p AND distinct_id "
-                        f"IN (SELECT distinct_id FROM {changes})",
+                        "DELETE FROM identity_mapping WHERE project_id = $p", {"p": project_id}
+                    )
+                if "identity_mapping" in names:
+                    changes = names["identity_mapping"]
+                    if not batch.replace_mapping:
+                        con.execute(
+                            "DELETE FROM identity_mapping WHERE project_id = $p AND distinct_id "
+                            f"IN (SELECT distinct_id FROM {changes})",
+                            {"p": project_id},
+                        )
+                    con.execute(
+                        f"INSERT INTO identity_mapping SELECT $p, * "
+                        f"FROM {changes} WHERE distinct_id <> resolved_distinct_id",
                         {"p": project_id},
                     )
-                con.execute(
-                    f"INSERT INTO identity_mapping SELECT $p, * "
-                    f"FROM {changes} WHERE distinct_id <> resolved",
-                    {"p": project_id},
-                )
-            if "profiles" in names:
-                states = names["profiles"]
-                con.execute(
-                    "DELETE FROM profiles WHERE project_id = $p AND (kind, group_key, target) "
-                    f"IN (SELECT kind, group_key, target FROM {states})",
-                    {"p": project_id},
-                )
-                con.execute(f"INSERT INTO profiles SELECT $p, * FROM {states}", {"p": project_id})
-            con.execute("COMMIT")
-        except BaseException:
-            # A failure before BEGIN took effect leaves nothing to roll back; the
-            # error worth reporting is the first one, not the rollback's.
-            with contextlib.suppress(duckdb.Error):
-                con.execute("ROLLBACK")
-            raise
+                if "profiles" in names:
+                    states = names["profiles"]
+                    con.execute(
+                        "DELETE FROM profiles WHERE project_id = $p AND (kind, group_key, target) "
+                        f"IN (SELECT kind, group_key, target FROM {states})",
+                        {"p": project_id},
+                    )
+                    con.execute(
+                        f"INSERT INTO profiles SELECT $p, * FROM {states}", {"p": project_id}
+                    )
         finally:
             for name in names.values():
                 con.unregister(name)

@@ -195,17 +195,9 @@ LOG_SCHEMA = pa.schema(
         ("undoes", pa.list_(pa.int64())),
     ]
 )
-#: the events table as queries read it: a stored event and its id's key
+#: the events table (without project_id): a stored event and its id's key
 EVENT_TABLE_SCHEMA = EVENT_SCHEMA.append(pa.field("id_key", pa.int32()))
-MAPPING_SCHEMA = pa.schema(
-    [
-        ("distinct_id", pa.string()),
-        ("resolved", pa.string()),
-        ("id_key", pa.int32()),
-        ("resolved_key", pa.int32()),
-    ]
-)
-#: the identity_mapping table as queries read it
+#: the identity_mapping table (without project_id)
 MAPPING_TABLE_SCHEMA = pa.schema(
     [
         ("distinct_id", pa.string()),
@@ -302,6 +294,12 @@ class IdKeys:
         )
 
 
+def events_table(events: list[Any], keys: IdKeys) -> pa.Table:
+    """Rows of ``events`` (without project_id) for stored events, with their ids' keys."""
+    table = rows_table(events, EVENT_SCHEMA)
+    return table.append_column("id_key", keys.column([event.distinct_id for event in events]))
+
+
 def mapping_table(pairs: list[tuple[str, str]], keys: IdKeys) -> pa.Table:
     """Rows of ``identity_mapping`` (without project_id) for ``(id, resolved)`` pairs."""
     ids = [pair[0] for pair in pairs]
@@ -313,7 +311,7 @@ def mapping_table(pairs: list[tuple[str, str]], keys: IdKeys) -> pa.Table:
             keys.column(ids),
             keys.column(resolved),
         ],
-        schema=MAPPING_SCHEMA,
+        schema=MAPPING_TABLE_SCHEMA,
     )
 
 

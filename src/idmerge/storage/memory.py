@@ -22,13 +22,13 @@ from idmerge.storage.base import (
     WriteBatch,
 )
 from idmerge.storage.duckdb_schema import (
-    EVENT_SCHEMA,
     EVENT_TABLE_SCHEMA,
     LOG_SCHEMA,
     MAPPING_TABLE_SCHEMA,
     PROFILE_SCHEMA,
     UPDATE_SCHEMA,
     IdKeys,
+    events_table,
     log_table,
     mapping_table,
     rows_table,
@@ -193,15 +193,10 @@ class MemoryStore:
         }
         for pid, data in sorted(self._data.items()):
             keys = IdKeys({})  # any one key per id will do: queries only join on them
-            events = rows_table(data.events, EVENT_SCHEMA)
-            events = events.append_column(
-                "id_key", keys.column([event.distinct_id for event in data.events])
-            )
-            mapping = mapping_table(sorted(data.mapping.items()), keys)
             for name, table in (
-                ("events", events),
+                ("events", events_table(data.events, keys)),
                 ("identity_log", log_table(data.log)),
-                ("identity_mapping", mapping.rename_columns(MAPPING_TABLE_SCHEMA.names)),
+                ("identity_mapping", mapping_table(sorted(data.mapping.items()), keys)),
                 ("profile_updates", rows_table(data.profile_updates, UPDATE_SCHEMA)),
                 ("profiles", rows_table(list(data.profiles.values()), PROFILE_SCHEMA)),
             ):
