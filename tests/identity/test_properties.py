@@ -466,7 +466,7 @@ def test_malformed_events_never_raise(mode, name, props, trusted):
 # -- the fast id checks against their plain definitions -------------------------------
 
 #: The GUID rule (identity.md, Original ID Merge) as a regular expression: what
-#: ``is_guid``'s string-method checks must agree with.
+#: ``is_guid``'s byte operations must agree with.
 GUID_RULE = re.compile(r"(?:\$device:)?(?:[0-9a-f]{32}|[0-9a-f]+(?:-[0-9a-f]+){4})", re.IGNORECASE)
 #: Text built mostly from the characters the two checks look at, so that near-misses
 #: (a group too many, an empty group, 31 digits, a stray letter) are common.
@@ -480,6 +480,8 @@ id_like = st.one_of(
         st.lists(st.sampled_from(["$device:", "-", "0", "a", "F", "g", " ", "deadbeef", "-x"])),
     ),
     st.text(max_size=12),
+    # lone surrogates: Python strings may hold them, UTF-8 cannot (no error, no match)
+    st.text(alphabet=st.characters(categories=["Cs"]) | st.sampled_from("0a-"), max_size=6),
 ).flatmap(lambda body: st.sampled_from([body, "$device:" + body]))
 
 

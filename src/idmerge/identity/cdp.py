@@ -73,9 +73,10 @@ class CdpRules(Rules):
     def _read(self, event: Event) -> Reading:
         if event.name == "$create_alias":
             return self._read_alias(event)
-        distinct_id, user, device = stored_id(properties_of(event))
+        props = properties_of(event)
+        distinct_id, user, device = stored_id(props)
         if event.name == "$merge":
-            ids = named_ids(event, distinct_id)
+            ids = named_ids(props, distinct_id)
             return (distinct_id, NO_ANNOTATIONS, Op.NONE, ids, Outcome.IGNORED, IGNORED_HERE)
         return read_link(self.policy, distinct_id, NO_ANNOTATIONS, user, device)
 
@@ -113,7 +114,7 @@ class CdpRules(Rules):
     def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
         policy = self.policy
         if op is Op.LINK:
-            return decide_link(self.clusters, policy, policy.max_cluster_ids, screened, op, ids)
+            return decide_link(self.clusters, policy, policy.max_cluster_ids, screened, ids)
         if not screened and any(policy.is_junk(x) for x in ids):
             return REFUSED_JUNK
         return self._fold(ids[0], ids[1:])

@@ -92,23 +92,19 @@ class Clusters:
         self.built = cluster
         return cluster
 
-    def union(self, keep: str, other: str, *, counts: bool = True) -> Cluster:
-        """Join ``other``'s cluster to ``keep``'s; the result resolves as ``keep``'s did.
+    def union(self, keep: str, other: str) -> Cluster:
+        """Join ``other``'s cluster to ``keep``'s; the result resolves as ``keep``'s did,
+        and counts one more merge (the ``cdp`` limit)."""
+        return self.join(keep, self._of.get(keep), other, self._of.get(other))
 
-        ``counts`` says whether the union counts toward the cluster's merge limit.
-        """
-        return self.join(keep, self._of.get(keep), other, self._of.get(other), counts=counts)
-
-    def join(
-        self, keep: str, a: Cluster | None, other: str, b: Cluster | None, *, counts: bool = True
-    ) -> Cluster:
+    def join(self, keep: str, a: Cluster | None, other: str, b: Cluster | None) -> Cluster:
         """``union`` for a caller that has looked up both ids' clusters (``a``, ``b``)."""
         if keep == other:
             self.built = a = self._start(keep) if a is None else a
             return a
         if b is None:  # the usual case: a new id joins a cluster
             a = self.attach(keep, a, other)
-            a.merges += counts
+            a.merges += 1
             return a
         if a is None:
             a = self._start(keep)
@@ -133,7 +129,7 @@ class Clusters:
             else:
                 big.first = small.first
             big.last = small.last
-        big.merges = a.merges + b.merges + counts
+        big.merges = a.merges + b.merges + 1
         big.identified = a.identified or b.identified
         self.built = big
         return big

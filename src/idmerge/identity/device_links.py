@@ -44,15 +44,11 @@ def decide_link(
     policy: Policy,
     limit: int | None,
     screened: bool,
-    op: Op,
     ids: tuple[str, ...],
 ) -> Decision:
     """Link the device ``ids[1]`` into the cluster of the user ``ids[0]`` unless it is
     linked already, keeping the cluster within ``limit`` ids. ``screened``: the ids
-    are known not to be junk (a replay).
-
-    Shaped like a mode's ``decide`` once the first four arguments are bound.
-    """
+    are known not to be junk (a replay)."""
     user, device = ids
     owner = clusters.get(device)
     mine = clusters.get(user)

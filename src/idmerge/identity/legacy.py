@@ -69,7 +69,7 @@ class LegacyRules(Rules):
                 distinct_id,
                 annotations,
                 Op.NONE,
-                named_ids(event, sent_id),
+                named_ids(props, sent_id),
                 Outcome.IGNORED,
                 Reason.LEGACY_IGNORES_EVENT,
             )

@@ -37,9 +37,9 @@ def nonempty(value: Any) -> TypeGuard[str]:
     return type(value) is str and value != ""
 
 
-def named_ids(event: Event, distinct_id: str) -> tuple[str, ...]:
-    """Every string id an identity-looking event names, for the explain history."""
-    props = properties_of(event)
+def named_ids(props: dict[str, Any], distinct_id: str) -> tuple[str, ...]:
+    """Every string id an identity-looking event's properties name, for the explain
+    history."""
     found: list[str] = [distinct_id] if distinct_id else []
     for key in ("$identified_id", "$anon_id", "$anon_distinct_id", "alias", "$user_id"):
         value = props.get(key)

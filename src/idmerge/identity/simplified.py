@@ -56,7 +56,8 @@ class SimplifiedRules(Rules):
     describes_failures = False
 
     def read(self, event: Event) -> Reading:
-        distinct_id, user, device = stored_id(properties_of(event))
+        props = properties_of(event)
+        distinct_id, user, device = stored_id(props)
         annotations = NO_ANNOTATIONS
         if not nonempty(user) and not nonempty(device):  # rule 3: only a distinct_id
             if distinct_id.startswith(DEVICE_PREFIX):
@@ -64,11 +65,11 @@ class SimplifiedRules(Rules):
             elif distinct_id:
                 annotations = {"$user_id": distinct_id}
         if event.name in MIXPANEL_IDENTITY_EVENTS:
-            ids = named_ids(event, distinct_id)
+            ids = named_ids(props, distinct_id)
             return (distinct_id, annotations, Op.NONE, ids, Outcome.IGNORED, IGNORED_HERE)
         return read_link(self.policy, distinct_id, annotations, user, device)
 
     def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
         # links are the only decision here; a user may have any number of devices, so
         # there is no limit
-        return decide_link(self.clusters, self.policy, None, screened, op, ids)
+        return decide_link(self.clusters, self.policy, None, screened, ids)
