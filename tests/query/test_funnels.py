@@ -459,6 +459,10 @@ def test_saved_funnels_by_id_with_length_overridden(project_writer: Make) -> Non
     other = Project(project.id + 1, "other", "t", "s", Mode.SIMPLIFIED, 0)
     with pytest.raises(NotFound):  # another project's funnel is not this one's
         funnel_of(store, other, params)
+    # steps the store holds that no longer read (a damaged file) are a clear refusal
+    broken = store.save_funnel(project.id, "broken", "not json", 1, "day", 5)
+    with pytest.raises(BadRequest, match="steps is not valid JSON"):
+        funnel_of(store, project, params | {"funnel_id": str(broken.funnel_id)})
 
 
 def test_ad_hoc_funnel_from_params(project_writer: Make) -> None:

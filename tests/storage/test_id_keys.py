@@ -155,6 +155,10 @@ def test_damaged_keys_take_no_more_writes(tmp_path: Path, damage: str) -> None:
     store = open_store(tmp_path)
     with pytest.raises(StoreUnavailable, match="damaged: project 1's id keys"):
         store.commit(1, WriteBatch([event(2, "new")]))
+    # the damage is read once: later writes are refused at once, not by reading it all
+    store._con.execute("DELETE FROM identity_keys WHERE project_id = 1")
+    with pytest.raises(StoreUnavailable, match="damaged: project 1's id keys"):
+        store.commit(1, WriteBatch([event(3, "new")]))
     assert [e.distinct_id for e in store.read_events(1)] == ["a", "b"]
     store.close()
 

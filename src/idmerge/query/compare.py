@@ -53,10 +53,9 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import msgspec
 
-from idmerge.errors import BadRequest, IdmergeError, first_line
+from idmerge.errors import BadRequest, first_line
 from idmerge.identity import Outcome, Reason
 from idmerge.projects import Project
 from idmerge.query.buckets import Unit
@@ -414,7 +413,7 @@ def _counts_or_problem(
     not end the comparison of everything else."""
     try:
         return _funnel_counts(store, project, saved, days), None
-    except (IdmergeError, duckdb.Error) as exc:
+    except BadRequest as exc:  # a store that fails is no answer about this funnel
         return (), first_line(exc).rstrip(":")
 
 
@@ -423,7 +422,7 @@ def _steps(saved: SavedFunnel) -> tuple[FunnelStep, ...] | None:
     reports why)."""
     try:
         return parse_steps(saved.steps)
-    except IdmergeError:
+    except BadRequest:
         return None
 
 

@@ -82,7 +82,7 @@ class FunnelSpec:
         query) or of ``steps`` (an ad-hoc one), with ``length`` / ``length_unit``
         overriding the saved window."""
         if saved is not None:
-            steps = parse_steps(msgspec.json.decode(saved.steps))
+            steps = parse_steps(saved.steps)
             length, unit = _window(params, saved.length, saved.length_unit)
         else:
             steps = parse_steps(params.get("steps"))

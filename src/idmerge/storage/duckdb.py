@@ -93,6 +93,8 @@ class _OpenFile:
         self.lock = threading.Lock()  # one statement sequence at a time, and one commit
         #: each project's id keys, read from identity_keys at its first write
         self.keys: dict[int, IdKeys] = {}
+        #: the projects whose keys were found damaged, and how (read once, not per write)
+        self.damaged: dict[int, str] = {}
 
 
 _OPEN_FILES: weakref.WeakValueDictionary[Path, _OpenFile] = weakref.WeakValueDictionary()
@@ -130,6 +132,7 @@ class DuckDBStore:
         self._shared = shared  # kept alive while this store is
         self._lock = shared.lock
         self._keys = shared.keys
+        self._damaged = shared.damaged
         self._names = itertools.count()
         with self._lock:
             self._con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
@@ -211,6 +214,8 @@ class DuckDBStore:
         2M ids."""
         keys = self._keys.get(project_id)
         if keys is None:
+            if project_id in self._damaged:
+                raise StoreUnavailable(self._damaged[project_id])
             table = self._con.sql(
                 "SELECT distinct_id, key FROM identity_keys WHERE project_id = $p",
                 params={"p": project_id},
@@ -224,11 +229,12 @@ class DuckDBStore:
             ):
                 # new keys would clash with the ones there: refuse to write rather
                 # than merge people in every report
-                raise StoreUnavailable(
+                damage = self._damaged[project_id] = (
                     f"{str(self.path)!r} is damaged: project {project_id}'s id keys are not "
                     f"one key per id, 0 to n-1 ({len(given)} rows, {len(known)} ids, "
                     f"{len(set(given))} keys); it takes no more writes"
                 )
+                raise StoreUnavailable(damage)
             keys = self._keys[project_id] = IdKeys(known)
         return keys
 
@@ -517,3 +523,4 @@ class DuckDBStore:
         with self._lock:
             self._con.close()
             self._keys.clear()  # another process may write the file once it is closed
+            self._damaged.clear()
