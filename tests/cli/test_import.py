@@ -127,11 +127,11 @@ def test_import_through_a_running_server(
     one_line_error(wrong, "refused the credentials")
 
 
-def test_import_through_a_server_halves_a_part_past_its_body_limit(
+def test_import_through_a_server_cuts_parts_within_its_body_limit(
     server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """2,000 records of ~6 KB are over /import's 10 MB: the part goes in halves, every
-    good record lands and the bad one is reported at its own line."""
+    """2,000 records of ~6 KB are over /import's 10 MB: they go in parts that fit it,
+    every good record lands and the bad one is reported at its own line."""
     tag = uuid.uuid4().hex[:8]
     wide = {f"p{k}": "x" * 250 for k in range(25)}
     lines = [
@@ -150,6 +150,28 @@ def test_import_through_a_server_halves_a_part_past_its_body_limit(
     assert [(a["records"], a["imported"], a["rejected"]) for a in answer] == [(2000, 1999, 1)]
     (reject,) = [json.loads(x) for x in Path(f"{records}.rejects.jsonl").read_text().splitlines()]
     assert (reject["line"], reject["reason"]) == (2000, "missing_field")
+
+
+def test_a_record_alone_past_the_body_limit_is_rejected_and_the_import_goes_on(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record of 11 MB cannot go in any request: the server refuses it (413), and it
+    is that record's rejection, not the end of the import."""
+    tag = uuid.uuid4().hex[:8]
+    lines = [
+        {"event": "View", "properties": {"distinct_id": f"u-{tag}", "time": MAY_1 + n,
+                                         "$insert_id": f"{tag}-{n}"}}
+        for n in range(3)
+    ]  # fmt: skip
+    lines[1]["properties"]["huge"] = "x" * (11 * 1024 * 1024)
+    records = tmp_path / "huge.jsonl"
+    records.write_bytes(b"".join(msgspec.json.encode(x) + b"\n" for x in lines))
+    run = invoker(tmp_path / "unused", monkeypatch)
+    args = ("--server", server.url, "--quiet", "--json", "--secret", server.secret("original"))
+    answer = json.loads(ok(run("import", str(records), *args)).stdout)
+    assert [(a["records"], a["imported"], a["rejected"]) for a in answer] == [(3, 2, 1)]
+    (reject,) = [json.loads(x) for x in Path(f"{records}.rejects.jsonl").read_text().splitlines()]
+    assert (reject["line"], reject["reason"]) == (2, "too_large")
 
 
 def test_import_to_a_server_that_is_not_there(run: Run, export: Path) -> None:

@@ -33,6 +33,7 @@ from idmerge.query.segmentation import SegmentationSpec, segmentation
 from idmerge.storage.duckdb import DuckDBStore, open_store
 from idmerge.wire.results import Rejection
 from idmerge.wire.segment import MAX_BATCH_BYTES
+from idmerge.wire.values import DEFAULT_LIMITS
 
 MAY_1 = 1_714_521_600  # seconds
 ANON = "00000000-0000-4000-8000-000000000001"
@@ -277,6 +278,28 @@ def test_an_unwritable_reject_file_is_a_clear_error(store: DuckDBStore, tmp_path
     reject_path(path).mkdir()  # as a read-only directory would refuse it
     with pytest.raises(BadRequest, match=f"cannot write {reject_path(path)}: "):
         import_file(WriterDestination(w, "mixpanel", now), path)
+
+
+def test_mixpanel_records_go_in_parts_within_imports_limits() -> None:
+    """A part holds at most 2,000 records and 10 MB of compact JSON (what /import
+    takes); a record alone past 10 MB is a part of its own."""
+    small = [{"event": "View", "properties": {"n": n}} for n in range(4_500)]
+    assert [(start, len(part)) for start, part in request_parts(small, "mixpanel")] == [
+        (0, 2_000),
+        (2_000, 2_000),
+        (4_000, 500),
+    ]
+    wide = [{"event": "View", "properties": {"pad": "x" * 6_000, "n": n}} for n in range(2_000)]
+    wide.insert(1_800, {"event": "Huge", "properties": {"pad": "x" * (11 * 1024 * 1024)}})
+    parts = list(request_parts(wide, "mixpanel"))
+    assert [r for _, part in parts for r in part] == wide
+    assert [start for start, _ in parts] == [
+        0,
+        *itertools.accumulate(len(p) for _, p in parts[:-1]),
+    ]
+    limit = DEFAULT_LIMITS.max_body_bytes
+    assert [part for _, part in parts if len(msgspec.json.encode(part)) > limit] == [[wide[1_800]]]
+    assert len(parts) == 4  # 10 MB, the rest of the 10.8 MB before the huge one, it, 1.2 MB
 
 
 def test_segment_messages_go_in_batches_within_segments_limit(

@@ -54,6 +54,7 @@ FORMATS = ("mixpanel", "segment")
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 _BATCH_FRAME = len(b'{"batch":[]}')  # a /v1/batch body but its messages
+_ARRAY_FRAME = len(b"[]")  # an /import body but its records
 #: what stops a file being read to its end (gzip's errors, a JSON array's, the disk's)
 _UNREADABLE = (BadRequest, EOFError, OSError, zlib.error)
 
@@ -199,19 +200,20 @@ def _segment(
 
 def request_parts(records: list[Any], file_format: str) -> Iterator[tuple[int, list[Any]]]:
     """``records`` cut into what one request may carry, each part with its first
-    record's index: :data:`CHUNK` records for ``/import``; Segment messages within the
-    500 KB of a ``/v1/batch`` body, measured in compact JSON as the server measures it
-    (a message alone past the limit is a part of its own, for the batch to refuse)."""
+    record's index, measured in compact JSON as the server measures a body: for
+    ``/import`` :data:`CHUNK` records within its 10 MB, for ``/v1/batch`` messages
+    within its 500 KB. A record alone past the limit is a part of its own, for the
+    server to refuse."""
     if file_format == "mixpanel":
-        for start in range(0, len(records), CHUNK):
-            yield start, records[start : start + CHUNK]
-        return
-    start, size = 0, _BATCH_FRAME
-    for index, message in enumerate(records):
-        length = len(_encoder.encode(message)) + 1  # and its comma
-        if size + length > MAX_BATCH_BYTES and index > start:
+        most, limit, frame = CHUNK, DEFAULT_LIMITS.max_body_bytes, _ARRAY_FRAME
+    else:
+        most, limit, frame = len(records), MAX_BATCH_BYTES, _BATCH_FRAME
+    start, size = 0, frame
+    for index, record in enumerate(records):
+        length = len(_encoder.encode(record)) + 1  # and its comma
+        if index > start and (size + length > limit or index - start == most):
             yield start, records[start:index]
-            start, size = index, _BATCH_FRAME
+            start, size = index, frame
         size += length
     if start < len(records):
         yield start, records[start:]

@@ -5,9 +5,11 @@ token). Standard library HTTP only: the import needs no client package.
 
 Each request carries what one may (:func:`~idmerge.ingest.files.request_parts`). The
 server's answer says what was refused: ``/import`` lists ``failed_records`` (with
-their reason); ``/v1/batch`` refuses a whole batch for one bad message (400), so a
-refused batch is sent again one message at a time to find it, as the direct path
-does. Any other answer stops the import with the server's message.
+their reason), and refuses a record that alone is past its body limit (413), which
+is reported as that record's rejection; ``/v1/batch`` refuses a whole batch for one
+bad message (400), so a refused batch is sent again one message at a time to find
+it, as the direct path does. Any other answer stops the import with the server's
+message.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import msgspec
 
 from idmerge.errors import BadRequest, StoreUnavailable, Unauthorized
 from idmerge.ingest.files import CHUNK, check_format, message_rejection, request_parts
-from idmerge.wire.results import Rejection
+from idmerge.wire.results import Rejection, RejectReason
 
 TIMEOUT_S = 120
 
@@ -77,11 +79,8 @@ class ServerDestination:
 
     def _import(self, records: list[Any]) -> tuple[int, list[Rejection]]:
         status, answer = self._post("/import?strict=1", records)
-        if status == 413 and len(records) > 1:  # within 2,000 records, past 10 MB: halve
-            half = len(records) // 2
-            taken, refused = self._import(records[:half])
-            more, refused_later = self._import(records[half:])
-            return taken + more, refused + [r._replace(index=r.index + half) for r in refused_later]
+        if status == 413 and len(records) == 1:  # parts fit the limit but a record alone
+            return 0, [_too_large(records[0], answer)]
         if status not in (200, 400) or "num_records_imported" not in answer:
             raise _refused(status, answer)
         refused = [
@@ -116,6 +115,18 @@ class ServerDestination:
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             problem = str(exc).strip() or type(exc).__name__  # (a bad status line ends in \r\n)
             raise StoreUnavailable(f"no idmerge server answers at {self.url}: {problem}") from None
+
+
+def _too_large(record: Any, answer: dict[str, Any]) -> Rejection:
+    properties = record.get("properties") if isinstance(record, dict) else None
+    insert_id = properties.get("$insert_id") if isinstance(properties, dict) else None
+    return Rejection(
+        0,
+        insert_id if isinstance(insert_id, str) else None,
+        "record",
+        f"the record alone is past the server's body limit: {_error(answer)}",
+        RejectReason.TOO_LARGE,
+    )
 
 
 def _json(raw: bytes) -> dict[str, Any]:

@@ -28,6 +28,7 @@ class RejectReason(enum.StrEnum):
     INVALID_OPERATION = "invalid_operation"  # $add / $append on a group profile
     INVALID_JSON = "invalid_json"  # a line of an imported file that is not JSON
     INVALID_MESSAGE = "invalid_message"  # a Segment message its batch cannot take
+    TOO_LARGE = "too_large"  # a record alone past a request's body limit (an import)
 
 
 class Rejection(NamedTuple):
