@@ -9,6 +9,7 @@ anonymous history with its user.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -252,10 +253,19 @@ def test_targets_and_refusals(shop: tuple[Store, Project]) -> None:
     with pytest.raises(BadRequest, match="'p-original-simplified' already holds data"):
         replay(store, source, Mode.LEGACY, into=first.name, now=now)
     empty = create_project(store, "empty", Mode.LEGACY, now=T0)
-    into_empty = replay(store, source, Mode.CDP, into=empty.name, now=now).target
+    limited = replace(source, max_cluster_ids=7, max_merges=3)
+    store.save_project(limited)
+    into_empty = replay(store, limited, Mode.CDP, into=empty.name, now=now).target
     assert (into_empty.id, into_empty.mode) == (empty.id, Mode.CDP)
     # an empty target takes the source's junk list and limits, as a new one does
-    assert get_project(store, "empty").junk_ids == source.junk_ids
+    stored = get_project(store, "empty")
+    assert (stored.mode, stored.junk_ids, stored.max_cluster_ids, stored.max_merges) == (
+        Mode.CDP,
+        ("nobody",),
+        7,
+        3,
+    )
+    assert (stored.token, stored.secret) == (empty.token, empty.secret)
     with pytest.raises(BadRequest, match="which only simplified and cdp read"):
         replay(store, source, Mode.ORIGINAL, into="x", now=now, derive_simplified_ids=True)
     with pytest.raises(BadRequest, match="'p-original-simplified' is simplified"):

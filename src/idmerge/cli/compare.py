@@ -201,8 +201,8 @@ def funnel_rows(
         name += f" (missing in {after_name})"
     elif not saved.same_definition:
         name += f" (steps or window differ in {after_name})"
-    sides = ((before_name, saved.problem_before), (after_name, saved.problem_after))
-    problems = [f"could not run in {side}: {why}" for side, why in sides if why is not None]
+    why_not = ((before_name, saved.problem_before), (after_name, saved.problem_after))
+    problems = [f"could not run in {side}: {why}" for side, why in why_not if why is not None]
     if not saved.steps:
         return [(name, "", "-", "-"), *(("", text, "", "") for text in problems)]
     first = saved.steps[0]

@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 from idmerge.errors import BadRequest, SplitRefused
 from idmerge.identity import (
@@ -50,7 +51,7 @@ from idmerge.ingest.files import TRANSACTION_RECORDS
 from idmerge.ingest.history import Recorded, Split, history
 from idmerge.ingest.pipeline import ProjectWriter, Submission
 from idmerge.profiles.model import ProfileUpdate
-from idmerge.projects import Project, create_project, set_mode
+from idmerge.projects import Project, create_project
 from idmerge.storage.base import Store, rows
 
 ENDPOINT = "idmerge replay"
@@ -134,28 +135,23 @@ def target_project(
             f"project {into!r} already holds data: replay into a new or empty project "
             "(or leave --into out for a scratch one)"
         )
-    emptied = set_mode(store, into, mode)
-    # as a new target would: the source's junk list and limits decide the merges
-    target = replace(
-        emptied,
-        max_cluster_ids=source.max_cluster_ids,
-        max_merges=source.max_merges,
-        junk_ids=source.junk_ids,
-    )
+    # as a new target: the source's junk list and limits decide the merges
+    target = replace(existing, mode=mode, **_settings_of(source))
     store.save_project(target)
     return target
 
 
 def _new_target(store: Store, source: Project, mode: Mode, name: str, now: int) -> Project:
-    return create_project(
-        store,
-        name,
-        mode,
-        now=now,
-        max_cluster_ids=source.max_cluster_ids,
-        max_merges=source.max_merges,
-        junk_ids=source.junk_ids,
-    )
+    return create_project(store, name, mode, now=now, **_settings_of(source))
+
+
+def _settings_of(source: Project) -> dict[str, Any]:
+    """The settings a target takes from its source: the junk list and the limits."""
+    return {
+        "max_cluster_ids": source.max_cluster_ids,
+        "max_merges": source.max_merges,
+        "junk_ids": source.junk_ids,
+    }
 
 
 def _scratch_name(store: Store, source: Project, mode: Mode) -> str:
