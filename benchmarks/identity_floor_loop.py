@@ -50,9 +50,9 @@ def floor_pass(
         else:
             pair: Any = props.get("$distinct_ids")
             a, b = pair[0], pair[1]
-        seq += 1
         insert_id: str = event.insert_id
         if insert_id in delivered or type(a) is not str or type(b) is not str:
+            seq += 1
             continue
         mine = of.get(a)
         theirs = of.get(b)
@@ -67,5 +67,6 @@ def floor_pass(
             mine.ids.extend(theirs.ids)
         delivered.add(insert_id)
         log.append((seq, a, b, insert_id))
+        seq += 1
         applied += 1
     return applied

@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ from idmerge.storage.duckdb import open_store
 from idmerge.wire.body import as_records, decode_data, form_fields, json_records
 
 from benchmarks.datagen import Config, record_chunks
+from benchmarks.identity_engine import git_head
 
 RESULTS = Path(__file__).parent / "results" / "server_ingest.md"
 DAY_MS = 86_400_000
@@ -308,7 +310,7 @@ def run(events: int, clients: int, track_clients: int, seed: int) -> list[dict[s
     return rows
 
 
-def store_rows(events: int, seed: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def measure_store_alone(events: int, seed: int, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The store alone at the commit sizes each workload gives the writer (one request,
     and every client's at once, as far as a group goes), and the most the server could
     take on this machine's cores if it did nothing but decode (the baseline's server
@@ -386,11 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(args.events, args.clients, args.track_clients, args.seed)
     load = os.getloadavg()  # of the HTTP run, before the store alone
     table = _table(rows)
-    alone = _store_table(store_rows(args.events, args.seed, rows))
+    alone = _store_table(measure_store_alone(args.events, args.seed, rows))
     report = (
         f"# /import and /track over HTTP\n\n`python -m benchmarks.server_ingest "
         f"--events {args.events} --clients {args.clients} --track-clients "
-        f"{args.track_clients}` on {platform.machine()}, "
+        f"{args.track_clients}`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, git {git_head()}, "
+        f"on {platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
         f"{load[0]:.1f}\n\n{table}\n\n"
         "The store alone (the same events as stored rows, committed straight into a "
