@@ -340,6 +340,52 @@ def test_on_segments_by_the_entering_event_with_an_overall_row(project_writer: M
     assert list(limited["data"]["2024-05-01"]) == ["$overall", "ios"]
 
 
+def test_on_a_user_enters_each_segment_once_per_day(project_writer: Make) -> None:
+    """A second step-1 event of the same segment is no second entry, even when only
+    it could convert (as without ``on``)."""
+    writer = run(
+        project_writer,
+        {
+            "dan": [
+                track("2024-05-01 10:00", "A", device=D1, os="ios"),
+                track("2024-05-01 10:30", "A", device=D1, os="ios"),
+                track("2024-05-01 10:31", "B", device=D1),
+            ]
+        },
+    )
+    day = funnel(writer.store, writer.project, spec("A", "B", on='properties["os"]'))
+    segments = day["data"]["2024-05-01"]
+    assert {key: [s["count"] for s in steps] for key, steps in segments.items()} == {
+        "$overall": [1, 1],
+        "ios": [1, 1],
+    }
+    short = spec("A", "B", on='properties["os"]', length_ms=60_000)  # from 10:00 only
+    segments = funnel(writer.store, writer.project, short)["data"]["2024-05-01"]
+    assert [s["count"] for s in segments["ios"]] == [1, 0]
+
+
+def test_a_retry_with_other_properties_is_read_as_the_last_stored(project_writer: Make) -> None:
+    """A retry (same name, id, time and ``$insert_id``) whose properties changed is one
+    occurrence, read as the last one stored, by ``on`` and every ``where``."""
+    retried = [
+        track("2024-05-01 10:00", "A", device=D1, insert_id="r", os="ios"),
+        track("2024-05-01 10:00", "A", device=D1, insert_id="r", os="android"),
+        track("2024-05-01 10:01", "B", device=D1),
+    ]
+    writer = run(project_writer, {"ann": retried})
+    on_os = funnel(writer.store, writer.project, spec("A", "B", on='properties["os"]'))
+    segments = on_os["data"]["2024-05-01"]
+    assert {key: [s["count"] for s in steps] for key, steps in segments.items()} == {
+        "$overall": [1, 1],
+        "android": [1, 1],
+    }
+    ios = 'properties["os"] == "ios"'
+    assert counts(writer, spec("A", "B", where=ios)) == [0, 0]
+    assert counts(writer, spec(FunnelStep("A", where=ios), "B")) == [0, 0]
+    android = FunnelStep("A", where='properties["os"] == "android"')
+    assert counts(writer, spec(android, "B")) == [1, 1]
+
+
 def test_a_repeated_event_needs_two_occurrences_and_a_retry_is_one(project_writer: Make) -> None:
     writer = run(
         project_writer,

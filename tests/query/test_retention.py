@@ -176,6 +176,28 @@ def test_born_where_filters_births_and_where_filters_returns(writer: ProjectWrit
     }
 
 
+def test_a_retry_with_other_properties_is_read_as_the_last_stored(writer: ProjectWriter) -> None:
+    """A retry (same name, id, time and ``$insert_id``) is one event, read as the last
+    one stored by ``born_where`` and ``where``, as segmentation and funnels read it."""
+    given(
+        writer,
+        {
+            "a": [
+                track("2024-05-01 10:00", "App Open", device=D1, insert_id="o", plan="free"),
+                track("2024-05-01 10:00", "App Open", device=D1, insert_id="o", plan="pro"),
+                track("2024-05-02 10:00", "Purchase", device=D1, insert_id="p", plan="pro"),
+                track("2024-05-02 10:00", "Purchase", device=D1, insert_id="p", plan="free"),
+            ]
+        },
+    )
+    day = {"to_date": "2024-05-01", "event": "Purchase"}
+    free, pro = 'properties["plan"] == "free"', 'properties["plan"] == "pro"'
+    assert answer(writer, born_where=free, **day) == {"2024-05-01": cohort(0, 0, 0)}
+    assert answer(writer, born_where=pro, **day) == {"2024-05-01": cohort(1, 0, 1)}
+    assert answer(writer, where=pro, **day) == {"2024-05-01": cohort(1, 0, 0)}
+    assert answer(writer, where=free, **day) == {"2024-05-01": cohort(1, 0, 1)}
+
+
 def test_without_event_any_event_is_a_return(writer: ProjectWriter) -> None:
     given(
         writer,

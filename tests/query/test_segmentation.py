@@ -259,9 +259,27 @@ def test_a_retry_counts_as_the_last_one_stored_before_where_and_on(project_write
     for price in (5, 7):  # a retry whose properties changed
         sent = track("2024-05-01 10:00", "App Open", device=D1, insert_id="r", price=price)
         ingest(writer, journeys(Mode.SIMPLIFIED, {"a": [sent]}))
-    assert values(seg(writer, where='properties["price"] == 5'))["App Open"]["2024-05-01"] == 0
-    on_price = values(seg(writer, on='properties["price"]'))
-    assert {k: v["2024-05-01"] for k, v in on_price.items()} == {"7": 1}
+    for kind in ("general", "unique", "average"):  # unique users too: where and on read
+        found = seg(writer, type=kind, where='properties["price"] == 5')
+        assert values(found)["App Open"]["2024-05-01"] == 0, kind
+        on_price = values(seg(writer, type=kind, on='properties["price"]'))
+        assert {k: v["2024-05-01"] for k, v in on_price.items()} == {"7": 1}, kind
+    spec = numeric_spec(event="App Open", type="unique")
+    numeric = values(segmentation_numeric(writer.store, writer.project, spec))
+    assert {k: v["2024-05-01"] for k, v in numeric.items()} == {"7 - 8": 1}
+
+
+def test_two_ids_sharing_a_time_and_insert_id_are_two_events(project_writer: Make) -> None:
+    """A retry shares the stored id too: the same ``$insert_id`` at the same time
+    from two devices that never link is two events, not one."""
+    writer = project_writer(Mode.SIMPLIFIED)
+    sent = {
+        who: [track("2024-05-01 10:00", "App Open", device=device, insert_id="same")]
+        for who, device in (("a", D1), ("b", D2))
+    }
+    ingest(writer, journeys(Mode.SIMPLIFIED, sent))
+    assert values(seg(writer))["App Open"]["2024-05-01"] == 2
+    assert values(seg(writer, type="unique"))["App Open"]["2024-05-01"] == 2
 
 
 def test_undefined_is_one_key_with_the_string_undefined(project_writer: Make) -> None:

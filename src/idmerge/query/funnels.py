@@ -17,6 +17,8 @@ default ("uniques", ordered) mode:
 - **Decision:** a step needs an occurrence of its own: when two steps name the same
   event, the event that matched one step cannot match another, and retries of an
   event (same name, stored id, time and ``$insert_id``) are one occurrence.
+- **Decision:** a retry whose properties differ from the original's is read as the
+  last one stored (as segmentation reads it), by every ``where`` and by ``on``.
 - ``avg_time`` is the mean time in seconds from the previous step, and
   ``avg_time_from_start`` from the entry, over the users who reached the step
   (**Decision**: both null at step 1 and where no one reached the step).
@@ -168,18 +170,29 @@ def funnel_sql(project: Project, spec: FunnelSpec) -> tuple[str, dict[str, Any]]
         "e.time >= $lo",
         "e.time <= $hi",
     ]
-    if spec.where is not None:
-        filters.append(compile_where(spec.where, scope))
+    where = None if spec.where is None else compile_where(spec.where, scope)
     segment = ""
     if spec.on is not None:
         on = compile_on(spec.on, Scope("e.properties", "e.time", label="on"))
         segment = f", CASE WHEN s0 THEN {on} END AS seg"
-    relation = f"SELECT * FROM ({resolved_events(project)}) e WHERE " + " AND ".join(filters)
     # Steps sharing an event could match one occurrence twice: count retries once and
-    # keep each matched row's seq to tell occurrences apart (only then: it costs).
+    # keep each matched row's seq to tell occurrences apart. A where or on reads a
+    # retry's own properties, which may differ: retries once then too (only then: it
+    # costs; otherwise a retry is the same person at the same time, and changes nothing).
     shared = len(set(names)) < len(names)
-    if shared:
+    reads_properties = (
+        spec.on is not None
+        or spec.where is not None
+        or any(step.where is not None for step in spec.steps)
+    )
+    dedup = shared or reads_properties
+    if where is not None and not dedup:
+        filters.append(where)
+    relation = f"SELECT * FROM ({resolved_events(project)}) e WHERE " + " AND ".join(filters)
+    if dedup:  # where reads what stands for the event: after the retries are dropped
         relation = deduplicated(relation)
+        if where is not None:
+            relation = f"SELECT * FROM ({relation}) e WHERE {where}"
     seq = ", e.seq AS q" if shared else ""
     ev = f"SELECT e.person AS u, e.time AS t{seq}, {', '.join(flags)}{segment} FROM ({relation}) e"
     bucket = spec.buckets.sql("t")

@@ -33,8 +33,10 @@ chronological order. The rules (``reference/mixpanel_query.md`` §3.4, §4.3):
 - ``on`` and ``limit`` (segments of the return event) are not supported: a 400.
 
 Users are resolved ids (``legacy``: as stored), so a login re-attributes an anonymous
-birth's later returns, and a split gives them back. Nothing is deduplicated: retries
-share their user and time, and unique users are immune to them.
+birth's later returns, and a split gives them back. Retries are counted once only
+where ``born_where`` or ``where`` reads their properties (which may differ: the last
+stored stands for the event, as in segmentation); otherwise a retry shares its
+user and time, and unique users are immune to it.
 
 One SQL statement does it all, on integer milliseconds (so the server's time zone
 changes nothing): the events of the born and return names are read once next to the
@@ -53,7 +55,7 @@ from idmerge.projects import Project
 from idmerge.query import params as p
 from idmerge.query.buckets import DAY_MS, WEEK_MS, Buckets, Unit
 from idmerge.query.compile import Scope, compile_where
-from idmerge.query.resolved import resolved_events
+from idmerge.query.resolved import deduplicated, resolved_events
 from idmerge.storage.base import Store
 
 RETENTION_TYPES = ("birth", "compounded")
@@ -187,10 +189,11 @@ def retention_sql(project: Project, spec: RetentionSpec) -> tuple[str, dict[str,
         after = "(e.t > b.t0 OR e.t = b.t0 AND NOT e.bn)"
     elif birth and spec.event != spec.born_event:
         after = "e.t >= b.t0"
-    ev = (
-        f"SELECT {', '.join(columns)} FROM ({resolved_events(project)}) e "
-        f"WHERE {' AND '.join(scan)}"
-    )
+    source = f"({resolved_events(project)}) e WHERE {' AND '.join(scan)}"
+    if spec.born_where is not None or spec.where is not None:
+        # the scan filters only names and times, which retries share: safe before
+        source = f"({deduplicated('SELECT * FROM ' + source)}) e"
+    ev = f"SELECT {', '.join(columns)} FROM {source}"
     if_born = "" if flags["born"] == "TRUE" else " WHERE born"
     if birth:
         births = (

@@ -3,9 +3,9 @@
 
 Each report is one SQL statement that aggregates in DuckDB; Python only names the
 buckets and fills the zeros. The event name and the time range filter the scan
-itself. Occurrences are counted after :func:`deduplicated` (a retry counts once);
-unique users are not, since a retry is the same user anyway and the window would
-only cost time.
+itself. Events are read after :func:`deduplicated` (a retry counts once), except
+for unique users with neither ``on`` nor ``where``: a retry is the same user at the
+same time, so it cannot change that count, and the window would only cost time.
 
 - ``general`` counts events, ``unique`` distinct resolved users, ``average`` their
   ratio (events per user) rounded to 3 decimals, 0 where no user.
@@ -154,7 +154,9 @@ def _counts(kind: str, alias: str = "e") -> str:
 def segmentation_sql(project: Project, spec: SegmentationSpec) -> tuple[str, dict[str, Any]]:
     """SQL of rows ``(key, bucket, n[, users])``: ``bucket`` is the start ms, ``key``
     the segment (NULL without ``on``), at most ``limit`` keys."""
-    source = _source(project, spec.where, dedup=spec.type != "unique")
+    # a retry cannot add a user, but it can carry other properties to where and on
+    reads_properties = spec.on is not None or spec.where is not None
+    source = _source(project, spec.where, dedup=spec.type != "unique" or reads_properties)
     bucket = spec.buckets.sql("e.time")
     if spec.on is None:
         sql = f"SELECT NULL AS key, {bucket} AS bucket, {_counts(spec.type)} {source} GROUP BY 2"
@@ -207,10 +209,11 @@ def segmentation(store: Store, project: Project, spec: SegmentationSpec) -> dict
 # -- numeric ----------------------------------------------------------------------
 
 
-def _numbers(project: Project, spec: NumericSpec, *, dedup: bool) -> str:
-    """SQL of rows ``(bucket, person, x)`` of the events: ``x`` is ``on``, a
-    DOUBLE, NULL where ``on`` is not a number (and infinite where it overflowed)."""
-    source = _source(project, spec.where, dedup=dedup)
+def _numbers(project: Project, spec: NumericSpec) -> str:
+    """SQL of rows ``(bucket, person, x)`` of the events, retries once (each reads
+    ``on``): ``x`` is ``on``, a DOUBLE, NULL where ``on`` is not a number (and infinite
+    where it overflowed)."""
+    source = _source(project, spec.where, dedup=True)
     bucket = spec.buckets.sql("e.time")
     return f"SELECT {bucket} AS bucket, e.person, {compile_number(spec.on, _ON)} AS x {source}"
 
@@ -223,7 +226,7 @@ def _index(x: str, mantissa: str, exponent: str) -> str:
 def numeric_sql(project: Project, spec: NumericSpec) -> tuple[str, dict[str, Any]]:
     """SQL of rows ``(bucket, idx, m, k, n[, users])``: the events of range ``idx`` of
     width ``m`` * 10^``k`` (one width for all rows)."""
-    numbers = _numbers(project, spec, dedup=spec.type != "unique")
+    numbers = _numbers(project, spec)
     # the candidates after 10^floor(log10(spread / 10)) reach far enough that one
     # always fits, even when log10 rounds an exact power of ten down; the narrowest is
     # taken by arg_min, as ORDER BY ... LIMIT can lose its LIMIT in DuckDB 2.0
@@ -268,7 +271,7 @@ def sum_sql(project: Project, spec: NumericSpec) -> tuple[str, dict[str, Any]]:
     """SQL of rows ``(bucket, total, n)``: the sum of ``on`` and the number of events."""
     sql = (
         "SELECT bucket, sum(CASE WHEN isfinite(x) THEN x ELSE 0.0 END) AS total, "
-        f"count(*) AS n FROM ({_numbers(project, spec, dedup=True)}) GROUP BY 1"
+        f"count(*) AS n FROM ({_numbers(project, spec)}) GROUP BY 1"
     )
     return sql, _values(project, spec.event, spec.buckets)
 
