@@ -150,7 +150,7 @@ def test_duplicate_after_restart_changes_nothing(tmp_path: Path) -> None:
     store.close()
     store, writer = writer_for(tmp_path, Mode.ORIGINAL)
     applied = writer.ingest([alias], received_at=T0)
-    assert applied.entries == []
+    assert len(applied.entries) == 0
     assert applied.outcomes == [Outcome.NOOP]
     assert "$failure_reason" not in applied.annotations[0]
     assert [h.outcome for h in writer.engine.explain("A").history] == [Outcome.MERGED]

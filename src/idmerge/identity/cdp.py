@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from idmerge.identity.clusters import Cluster, Clusters
+from idmerge.identity.clusters import Clusters
 from idmerge.identity.device_links import decide_link, read_link, stored_id
 from idmerge.identity.model import (
     MERGED,
@@ -104,11 +104,7 @@ class CdpRules(Rules):
 
     def _existing(self, previous: str) -> tuple[str, ...]:
         clusters, seen = self.clusters, self.seen
-        found = tuple(
-            x
-            for x in (previous, DEVICE_PREFIX + previous)
-            if x in seen or clusters.get(x) is not None
-        )
+        found = tuple(x for x in (previous, DEVICE_PREFIX + previous) if x in seen or x in clusters)
         return found or (previous,)
 
     def _decide(self, op: Op, ids: tuple[str, ...], *, screened: bool) -> Decision:
@@ -123,22 +119,20 @@ class CdpRules(Rules):
         policy = self.policy
         clusters = self.clusters
         mine = clusters.get(user)
-        others: list[tuple[str, Cluster | None]] = []
+        others: list[tuple[str, int]] = []
         for distinct_id in previous:
             cluster = clusters.get(distinct_id)
-            if distinct_id == user or (cluster is not None and cluster is mine):
+            if distinct_id == user or (cluster >= 0 and cluster == mine):
                 continue
-            if cluster is None or all(cluster is not c for _, c in others):
+            if cluster < 0 or all(cluster != c for _, c in others):
                 others.append((distinct_id, cluster))
         if not others:
             # Logged although nothing changed: which ids exist grows with the stream,
             # so a later re-delivery of this alias could fold what this one did not.
             # Its insert_id in the log makes that re-delivery the duplicate it is.
             return NOOP
-        size = clusters.size(user) + sum(1 if c is None else len(c.ids) for _, c in others)
-        merges = (0 if mine is None else mine.merges) + sum(
-            1 + (0 if c is None else c.merges) for _, c in others
-        )
+        size = clusters.size_of(mine) + sum(clusters.size_of(c) for _, c in others)
+        merges = clusters.merges_of(mine) + sum(1 + clusters.merges_of(c) for _, c in others)
         if policy.max_cluster_ids is not None and size > policy.max_cluster_ids:
             return Outcome.REFUSED, Reason.MANY_IDS
         if policy.max_merges is not None and merges > policy.max_merges:

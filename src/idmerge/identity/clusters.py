@@ -1,170 +1,254 @@
-"""Disjoint sets of ids with constant-time resolution.
+"""Disjoint sets of ids with constant-time resolution, kept out of the collector's way.
 
 An id that never took part in a link or merge is absent: it is a cluster of one and
-resolves to itself. Every id that did maps straight to its :class:`Cluster`, so
-``resolve`` is one dictionary look-up; a union relabels the smaller side only.
-Unlike a textbook union-find, the id a cluster resolves to is chosen by the caller
-(the modes have rules for it), not by which side happened to be larger.
+resolves to itself. Every id that did maps straight to its cluster's number, so
+``resolve`` is one dictionary look-up and one list index; a union relabels the
+smaller side only. Unlike a textbook union-find, the id a cluster resolves to is
+chosen by the caller (the modes have rules for it), not by which side was larger.
+
+A cluster is a number, not an object: its facts are columns (lists indexed by the
+number) and its ids a ring through one dictionary (each id names the next). A server
+holds millions of clusters for its whole life, and the garbage collector visits
+every container object at each of its passes; an object and an id list per cluster
+were a third of the engine's time in those visits (benchmarks/README.md). A
+dictionary of strings to numbers or strings is not even tracked by the collector,
+and a list of numbers is one object however long.
 
 A cluster's history (the log entries that linked or merged it) is a chain through
-one list of entries, not a list per cluster: a server holds millions of clusters
-for its whole life, and every object in them is one more for each of the garbage
-collector's full passes to visit (two lists per cluster were half the engine's
-objects; see benchmarks/README.md).
+the engine's log: the first and last entry's index per cluster, and per entry the
+index of the next one of the same cluster.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Final, cast
 
-from idmerge.identity.model import LogEntry
-
-
-class Cluster:
-    """The ids that are one user, and the log entries that joined them."""
-
-    __slots__ = ("first", "identified", "ids", "last", "merges", "resolved")
-
-    def __init__(self, first: str) -> None:
-        self.ids: list[str] = [first]
-        self.resolved = first
-        self.merges = 0  # how many unions of two multi-id clusters built it (cdp)
-        self.identified = False  # holds an id used as $identified_id (original)
-        # the ends of its history's chain in Clusters.entries (-1: no history yet)
-        self.first = -1
-        self.last = -1
+#: What :meth:`Clusters.get` answers for an id that is a cluster of one.
+ALONE: Final = -1
 
 
 class Clusters:
     """Every id's cluster, plus the set of ids whose resolved id changed lately."""
 
-    __slots__ = ("_of", "_then", "built", "changed", "entries")
+    __slots__ = (
+        "_first",
+        "_identified",
+        "_last",
+        "_merges",
+        "_next",
+        "_numbers",
+        "_of",
+        "_resolved",
+        "_size",
+        "_then",
+        "built",
+        "changed",
+    )
 
     def __init__(self) -> None:
-        self._of: dict[str, Cluster] = {}
-        #: ids whose resolved id may have changed since the caller last drained it;
-        #: None while a replay rebuilds everything (nothing to track then)
-        self.changed: dict[str, Cluster] | None = {}
-        #: the cluster the latest ``attach`` or ``union`` left: the engine files the
-        #: deciding log entry under it without looking the ids up again
-        self.built: Cluster | None = None
-        #: every recorded history entry, and for each the index of the next entry of
-        #: the same cluster's history (-1 after its last)
-        self.entries: list[LogEntry] = []
+        #: id -> its cluster's number, as the one int object of ``_numbers``: compiled,
+        #: an int is boxed anew at every store into a dictionary (32 bytes per id)
+        self._of: dict[str, object] = {}
+        self._next: dict[str, str] = {}  # id -> the next id of its cluster's ring
+        # per cluster number; an absorbed cluster's number is never used again
+        self._numbers: list[object] = []  # the number itself, boxed once
+        self._resolved: list[str] = []
+        self._size: list[int] = []
+        self._merges: list[int] = []  # unions of two multi-id clusters that built it (cdp)
+        self._identified: list[bool] = []  # holds an id used as $identified_id (original)
+        self._first: list[int] = []  # the ends of its history's chain (-1: none yet)
+        self._last: list[int] = []
+        #: per log index, the index of the next entry of the same history (-1: none)
         self._then: list[int] = []
+        #: ids whose resolved id may have changed since the caller last drained it,
+        #: with their cluster; None while a replay rebuilds everything
+        self.changed: dict[str, object] | None = {}
+        #: the cluster the latest ``attach`` or ``join`` left: the engine files the
+        #: deciding log entry under it without looking the ids up again
+        self.built = ALONE
 
-    def get(self, distinct_id: str) -> Cluster | None:
-        """The cluster of an id, or None for a cluster of one."""
-        return self._of.get(distinct_id)
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, distinct_id: str) -> int:
+        """The number of an id's cluster, or ``ALONE`` for a cluster of one."""
+        return cast(int, self._of.get(distinct_id, ALONE))
 
     def resolve(self, distinct_id: str) -> str:
-        cluster = self._of.get(distinct_id)
-        return distinct_id if cluster is None else cluster.resolved
+        cluster = self.get(distinct_id)
+        return distinct_id if cluster < 0 else self._resolved[cluster]
 
     def size(self, distinct_id: str) -> int:
-        cluster = self._of.get(distinct_id)
-        return 1 if cluster is None else len(cluster.ids)
+        return self.size_of(self.get(distinct_id))
+
+    def size_of(self, cluster: int) -> int:
+        """How many ids ``cluster`` (as ``get`` answered it) holds."""
+        return 1 if cluster < 0 else self._size[cluster]
+
+    def merges_of(self, cluster: int) -> int:
+        return 0 if cluster < 0 else self._merges[cluster]
+
+    def identified(self, cluster: int) -> bool:
+        return cluster >= 0 and self._identified[cluster]
+
+    def mark_identified(self, cluster: int) -> None:
+        self._identified[cluster] = True
 
     def members(self, distinct_id: str) -> list[str]:
-        cluster = self._of.get(distinct_id)
-        return [distinct_id] if cluster is None else list(cluster.ids)
+        """The ids of ``distinct_id``'s cluster, in no particular order."""
+        if distinct_id not in self._of:
+            return [distinct_id]
+        found = [distinct_id]
+        following = self._next
+        member = following[distinct_id]
+        while member != distinct_id:
+            found.append(member)
+            member = following[member]
+        return found
 
     def together(self, a: str, b: str) -> bool:
         if a == b:
             return True
-        cluster = self._of.get(a)
-        return cluster is not None and cluster is self._of.get(b)
+        cluster = self.get(a)
+        return cluster >= 0 and cluster == self.get(b)
 
-    def _start(self, distinct_id: str) -> Cluster:
+    # -- changing ----------------------------------------------------------------
+
+    def _start(self, distinct_id: str) -> int:
         """The new cluster of an id that was a cluster of one."""
-        cluster = self._of[distinct_id] = Cluster(distinct_id)
+        cluster = len(self._resolved)
+        number: object = cluster
+        self._numbers.append(number)
+        self._of[distinct_id] = number
+        self._next[distinct_id] = distinct_id
+        self._resolved.append(distinct_id)
+        self._size.append(1)
+        self._merges.append(0)
+        self._identified.append(False)
+        self._first.append(-1)
+        self._last.append(-1)
         return cluster
 
-    def attach(self, keep: str, cluster: Cluster | None, newcomer: str) -> Cluster:
+    def attach(self, keep: str, cluster: int, newcomer: str) -> int:
         """Add ``newcomer``, a cluster of one, to ``keep``'s ``cluster`` (as ``get``
-        answered it: None when ``keep`` is a cluster of one too)."""
-        if cluster is None:
+        answered it: ``ALONE`` when ``keep`` is a cluster of one too)."""
+        if cluster < 0:
             cluster = self._start(keep)
-        cluster.ids.append(newcomer)
-        self._of[newcomer] = cluster
+        following = self._next
+        following[newcomer] = following[keep]
+        following[keep] = newcomer
+        number = self._numbers[cluster]
+        self._of[newcomer] = number
+        self._size[cluster] += 1
         if self.changed is not None:
-            self.changed[newcomer] = cluster
+            self.changed[newcomer] = number
         self.built = cluster
         return cluster
 
-    def union(self, keep: str, other: str) -> Cluster:
+    def union(self, keep: str, other: str) -> int:
         """Join ``other``'s cluster to ``keep``'s; the result resolves as ``keep``'s did,
         and counts one more merge (the ``cdp`` limit)."""
-        return self.join(keep, self._of.get(keep), other, self._of.get(other))
+        return self.join(keep, self.get(keep), other, self.get(other))
 
-    def join(self, keep: str, a: Cluster | None, other: str, b: Cluster | None) -> Cluster:
+    def join(self, keep: str, a: int, other: str, b: int) -> int:
         """``union`` for a caller that has looked up both ids' clusters (``a``, ``b``)."""
         if keep == other:
-            self.built = a = self._start(keep) if a is None else a
+            self.built = a = self._start(keep) if a < 0 else a
             return a
-        if b is None:  # the usual case: a new id joins a cluster
+        if b < 0:  # the usual case: a new id joins a cluster
             a = self.attach(keep, a, other)
-            a.merges += 1
+            self._merges[a] += 1
             return a
-        if a is None:
+        if a < 0:
             a = self._start(keep)
-        elif a is b:
+        elif a == b:
             self.built = a
             return a
-        of = self._of
-        resolved = a.resolved
-        big, small = (a, b) if len(a.ids) >= len(b.ids) else (b, a)
+        sizes = self._size
+        big, small = (a, b) if sizes[a] >= sizes[b] else (b, a)
+        of, following, number = self._of, self._next, self._numbers[big]
         changed = self.changed if self.changed is not None else {}
-        for distinct_id in small.ids:
-            of[distinct_id] = big
-            changed[distinct_id] = big
-        if big.resolved != resolved:
-            for distinct_id in big.ids:
-                changed[distinct_id] = big
-            big.resolved = resolved
-        big.ids.extend(small.ids)
-        if small.first >= 0:  # big's history goes on with small's
-            if big.last >= 0:
-                self._then[big.last] = small.first
+        # relabel the smaller ring, then splice it into the bigger one
+        start = member = self._resolved[small]
+        while True:
+            of[member] = number
+            changed[member] = number
+            member = following[member]
+            if member == start:
+                break
+        anchor = self._resolved[big]
+        following[anchor], following[start] = following[start], following[anchor]
+        resolved = self._resolved[a]
+        if anchor != resolved:
+            self._resolved[big] = resolved
+            for member in self._ring(big):
+                changed[member] = number
+        sizes[big] += sizes[small]
+        if self._first[small] >= 0:  # big's history goes on with small's
+            if self._last[big] >= 0:
+                self._then[self._last[big]] = self._first[small]
             else:
-                big.first = small.first
-            big.last = small.last
-        big.merges = a.merges + b.merges + 1
-        big.identified = a.identified or b.identified
+                self._first[big] = self._first[small]
+            self._last[big] = self._last[small]
+        self._merges[big] = self._merges[a] + self._merges[b] + 1
+        self._identified[big] = self._identified[a] or self._identified[b]
         self.built = big
         return big
 
-    def record(self, cluster: Cluster, entry: LogEntry) -> None:
-        """Add ``entry``, a link or merge that built ``cluster``, to its history."""
-        index = len(self.entries)
-        self.entries.append(entry)
-        self._then.append(-1)
-        if cluster.last >= 0:
-            self._then[cluster.last] = index
-        else:
-            cluster.first = index
-        cluster.last = index
+    def _ring(self, cluster: int) -> Iterator[str]:
+        start = member = self._resolved[cluster]
+        following = self._next
+        while True:
+            yield member
+            member = following[member]
+            if member == start:
+                return
 
-    def history(self, cluster: Cluster) -> list[LogEntry]:
-        """The entries recorded for ``cluster`` and the clusters it absorbed."""
+    # -- history -----------------------------------------------------------------
+
+    def record(self, cluster: int, index: int) -> None:
+        """File the log entry at ``index``, a link or merge that built ``cluster``, in
+        its history. Indexes grow from call to call (entries in no history leave a
+        gap)."""
+        then = self._then
+        while len(then) <= index:
+            then.append(-1)
+        last = self._last[cluster]
+        if last >= 0:
+            then[last] = index
+        else:
+            self._first[cluster] = index
+        self._last[cluster] = index
+
+    def history(self, cluster: int) -> list[int]:
+        """The log indexes recorded for ``cluster`` and the clusters it absorbed."""
         found = []
-        index = cluster.first
+        index = self._first[cluster] if cluster >= 0 else -1
         while index >= 0:
-            found.append(self.entries[index])
+            found.append(index)
             index = self._then[index]
         return found
+
+    # -- what changed ------------------------------------------------------------
 
     def drain_changes(self) -> list[tuple[str, str]]:
         """``(id, resolved id)`` for every id whose resolved id may have changed."""
         changed = self.changed or {}
         self.changed = {}
-        return [(distinct_id, c.resolved) for distinct_id, c in changed.items()]
+        resolved = self._resolved
+        return [(distinct_id, resolved[cast(int, c)]) for distinct_id, c in changed.items()]
 
     def mapping(self) -> Iterator[tuple[str, str]]:
         """``(id, resolved id)`` for every id that resolves to another id."""
-        for distinct_id, cluster in self._of.items():
-            if cluster.resolved != distinct_id:
-                yield distinct_id, cluster.resolved
+        resolved = self._resolved
+        for distinct_id, number in self._of.items():
+            cluster = cast(int, number)
+            if resolved[cluster] != distinct_id:
+                yield distinct_id, resolved[cluster]
+
+    def __contains__(self, distinct_id: object) -> bool:
+        """True for an id that belongs to a cluster of more than one."""
+        return distinct_id in self._of
 
     def __len__(self) -> int:
         """How many ids belong to a cluster of more than one."""

@@ -52,15 +52,15 @@ def decide_link(
     user, device = ids
     owner = clusters.get(device)
     mine = clusters.get(user)
-    if owner is not None and owner is mine:
+    if owner >= 0 and owner == mine:
         return None  # linked already: the common case once a user has logged in
     is_junk = policy.is_junk
     # an id that belongs to a cluster was admitted already, so it is not junk
-    if not screened and ((mine is None and is_junk(user)) or (owner is None and is_junk(device))):
+    if not screened and ((mine < 0 and is_junk(user)) or (owner < 0 and is_junk(device))):
         return REFUSED_JUNK
-    if owner is not None:
+    if owner >= 0:
         return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY
-    if limit is not None and (1 if mine is None else len(mine.ids)) + 1 > limit:
+    if limit is not None and clusters.size_of(mine) + 1 > limit:
         return Outcome.REFUSED, Reason.MANY_IDS
     clusters.attach(user, mine, device)
     return LINKED

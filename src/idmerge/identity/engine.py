@@ -28,13 +28,13 @@ from idmerge.identity.model import (
     SPLIT_OPS,
     Decision,
     Event,
+    LogColumns,
     LogEntry,
     Mode,
     Op,
     Outcome,
     Reason,
     Step,
-    new_entry,
 )
 from idmerge.identity.original import OriginalRules
 from idmerge.identity.policy import Policy
@@ -52,7 +52,7 @@ class Applied:
     distinct_ids: list[str]  # the id to store each event under
     annotations: list[Mapping[str, str]]  # properties to write onto each event
     outcomes: list[Outcome | None]  # None: no identity meaning
-    entries: list[LogEntry]  # the identity-log entries to persist, in order
+    entries: LogColumns  # the identity-log entries to persist, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,28 +101,31 @@ class IdentityEngine:
         self._rules = _rules(policy, self.clusters, seen_ids)
         #: insert_ids of the logged identity events: a second delivery is not applied
         self._delivered: set[str] = set()
+        #: every entry logged, applied or replayed; the rest refer to it by index
+        self._log = LogColumns()
         # refused, ignored, undone and split entries, by every id they name
-        self._notes: dict[str, list[LogEntry]] = {}
+        self._notes: dict[str, list[int]] = {}
 
     # -- ingestion ---------------------------------------------------------------
 
     def apply(self, event: Event, seq: int) -> Step:
         """Apply one event, numbered ``seq`` in the project's ingestion order."""
         applied = self.apply_many((event,), seq)
-        entry = applied.entries[0] if applied.entries else None
+        entry = applied.entries[0] if len(applied.entries) else None
         return Step(applied.distinct_ids[0], applied.annotations[0], applied.outcomes[0], entry)
 
     def apply_many(self, events: Iterable[Event], first_seq: int) -> Applied:
         """Apply events numbered from ``first_seq`` on, in order.
 
         This loop runs once per ingested event, so it works on plain tuples and local
-        names; :meth:`apply` is the same for one event.
+        names, and what it keeps it keeps in columns (no object per event for the
+        collector to visit); :meth:`apply` is the same for one event.
         """
-        rules, delivered = self._rules, self._delivered
+        rules, delivered, log = self._rules, self._delivered, self._log
+        start = len(log)
         distinct_ids: list[str] = []
         annotations_of: list[Mapping[str, str]] = []
         outcomes: list[Outcome | None] = []
-        entries: list[LogEntry] = []
         with paused_gc():
             for seq, event in enumerate(events, first_seq):
                 distinct_id, annotations, op, ids, outcome, reason = rules.read(event)
@@ -139,17 +142,16 @@ class IdentityEngine:
                         outcome = Outcome.NOOP  # nothing changed, so nothing to log
                     else:
                         outcome, reason = decision
-                        entry = new_entry(
-                            (seq, op, ids, outcome, reason, event.name, insert_id, event.time, ())
+                        index = log.add(
+                            seq, op, ids, outcome, reason, event.name, insert_id, event.time
                         )
-                        entries.append(entry)
-                        self._remember(entry)
+                        self._remember(index, op, ids, outcome, insert_id)
                         if reason is not None and outcome is Outcome.REFUSED:
                             annotations = self._with_failure(annotations, reason)
                 distinct_ids.append(distinct_id)
                 annotations_of.append(annotations)
                 outcomes.append(outcome)
-        return Applied(distinct_ids, annotations_of, outcomes, entries)
+            return Applied(distinct_ids, annotations_of, outcomes, log.since(start))
 
     def _with_failure(self, annotations: Mapping[str, str], reason: Reason) -> dict[str, str]:
         """The event's annotations plus the failure properties of its mode."""
@@ -159,19 +161,21 @@ class IdentityEngine:
             failed[FAILURE_DESCRIPTION] = reason.description
         return failed
 
-    def _remember(self, entry: LogEntry) -> None:
-        """Index a logged entry for explain, and mark its delivery as applied."""
-        if entry.insert_id is not None and entry.op not in SPLIT_OPS:
-            self._delivered.add(entry.insert_id)
-        outcome = entry.outcome
+    def _remember(
+        self, index: int, op: Op, ids: tuple[str, ...], outcome: Outcome, insert_id: str | None
+    ) -> None:
+        """Index the entry logged at ``index`` (whose fields follow) for explain, and
+        mark its delivery as applied."""
+        if insert_id is not None and op not in SPLIT_OPS:
+            self._delivered.add(insert_id)
         if outcome is Outcome.LINKED or outcome is Outcome.MERGED:
             cluster = self.clusters.built  # the link or merge this entry records
-            assert cluster is not None
-            self.clusters.record(cluster, entry)
+            assert cluster >= 0
+            self.clusters.record(cluster, index)
         elif outcome is not Outcome.NOOP:
             notes = self._notes
-            for distinct_id in entry.ids:
-                notes.setdefault(distinct_id, []).append(entry)
+            for distinct_id in ids:
+                notes.setdefault(distinct_id, []).append(index)
 
     # -- reading -----------------------------------------------------------------
 
@@ -190,15 +194,11 @@ class IdentityEngine:
         ``noop`` outcomes are left out: they are numerous and changed nothing.
         """
         members = self.cluster(distinct_id)
-        found: dict[int, LogEntry] = {}
-        cluster = self.clusters.get(distinct_id)
-        if cluster is not None:
-            for entry in self.clusters.history(cluster):
-                found[entry.seq] = entry
+        indexes = set(self.clusters.history(self.clusters.get(distinct_id)))
         for member in members:
-            for entry in self._notes.get(member, ()):
-                found[entry.seq] = entry
-        history = [found[seq] for seq in sorted(found)]
+            indexes.update(self._notes.get(member, ()))
+        log = self._log
+        history = sorted((log[index] for index in indexes), key=attrgetter("seq"))
         return Explanation(distinct_id, members[0], members, history)
 
     def mapping(self) -> Iterator[tuple[str, str]]:
@@ -251,23 +251,24 @@ class IdentityEngine:
             engine = cls(policy, seen_ids=seen_ids)
             rules = engine._rules
             engine.clusters.changed = None
-            for entry in entries:
-                op = entry.op
+            log = engine._log = LogColumns.of(entries)  # the outcomes corrected below
+            for index, entry in enumerate(entries):
+                seq, op, ids, stored, stored_reason, _, insert_id, _, _ = entry
+                outcome, reason = stored, stored_reason
                 if splits and (
                     op is undo
                     or op is detach
-                    or entry.seq in undone
-                    or any(detached.get(x, -1) > entry.seq for x in entry.ids)
+                    or seq in undone
+                    or any(detached.get(x, -1) > seq for x in ids)
                 ):
                     if op is not undo and op is not detach:
-                        entry = entry._replace(outcome=Outcome.UNDONE, reason=None)
-                elif op is not none and entry.reason not in SCREENING_REASONS:
-                    decision = rules.redecide(op, entry.ids)
-                    if decision is None:
-                        decision = (noop, None)
-                    if decision[0] is not entry.outcome or decision[1] is not entry.reason:
-                        entry = entry._replace(outcome=decision[0], reason=decision[1])
-                engine._remember(entry)
+                        outcome, reason = Outcome.UNDONE, None
+                elif op is not none and reason not in SCREENING_REASONS:
+                    decision = rules.redecide(op, ids)
+                    outcome, reason = (noop, None) if decision is None else decision
+                if outcome is not stored or reason is not stored_reason:
+                    log.outcome[index], log.reason[index] = outcome, reason
+                engine._remember(index, op, ids, outcome, insert_id)
         engine.clusters.changed = {}
         return engine
 

@@ -9,7 +9,7 @@ log is the ordered sequence of those entries; replaying it rebuilds every cluste
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
 from typing import Any, Final, NamedTuple
 
@@ -159,6 +159,145 @@ class LogEntry(NamedTuple):
 #: builds one per logged event, and a rebuild one per stored log row; that call was
 #: ~0.2 us of each (a tenth of the cost of logging an event)
 new_entry: Final = partial(tuple.__new__, LogEntry)
+
+
+class LogColumns:
+    """Identity-log entries held column by column, one list per field.
+
+    The engine keeps every entry it logs for the life of the server (explain reads
+    them), and a log entry is a tuple holding enum members: the garbage collector
+    must visit it in every collection for as long as it lives. Its fields appended
+    to these lists are no object of their own (the ``ids`` tuple, which holds only
+    strings, the collector stops tracking at its first visit). Reading an entry
+    builds its :class:`LogEntry`.
+    """
+
+    __slots__ = ("event", "ids", "insert_id", "op", "outcome", "reason", "seq", "time", "undoes")
+
+    def __init__(self) -> None:
+        self.seq: list[int] = []
+        self.op: list[Op] = []
+        self.ids: list[tuple[str, ...]] = []
+        self.outcome: list[Outcome] = []
+        self.reason: list[Reason | None] = []
+        self.event: list[str] = []
+        self.insert_id: list[str | None] = []
+        self.time: list[int] = []
+        self.undoes: list[tuple[int, ...]] = []
+
+    @classmethod
+    def of(cls, entries: Iterable[LogEntry]) -> LogColumns:
+        columns = cls()
+        rows = entries if isinstance(entries, list) else list(entries)
+        if rows:  # transposed in C: a rebuild reads every stored entry
+            fields = [list(column) for column in zip(*rows, strict=True)]
+            (
+                columns.seq,
+                columns.op,
+                columns.ids,
+                columns.outcome,
+                columns.reason,
+                columns.event,
+                columns.insert_id,
+                columns.time,
+                columns.undoes,
+            ) = fields
+        return columns
+
+    def add(
+        self,
+        seq: int,
+        op: Op,
+        ids: tuple[str, ...],
+        outcome: Outcome,
+        reason: Reason | None,
+        event: str,
+        insert_id: str | None,
+        time: int,
+    ) -> int:
+        """Append an entry that undoes nothing; answers its index."""
+        index = len(self.seq)
+        self.seq.append(seq)
+        self.op.append(op)
+        self.ids.append(ids)
+        self.outcome.append(outcome)
+        self.reason.append(reason)
+        self.event.append(event)
+        self.insert_id.append(insert_id)
+        self.time.append(time)
+        self.undoes.append(())
+        return index
+
+    def append(self, entry: LogEntry) -> int:
+        """Append ``entry``; answers its index."""
+        index = len(self.seq)
+        self.seq.append(entry.seq)
+        self.op.append(entry.op)
+        self.ids.append(entry.ids)
+        self.outcome.append(entry.outcome)
+        self.reason.append(entry.reason)
+        self.event.append(entry.event)
+        self.insert_id.append(entry.insert_id)
+        self.time.append(entry.time)
+        self.undoes.append(entry.undoes)
+        return index
+
+    def since(self, start: int) -> LogColumns:
+        """The entries from index ``start`` on, as columns of their own."""
+        tail = LogColumns()
+        tail.seq = self.seq[start:]
+        tail.op = self.op[start:]
+        tail.ids = self.ids[start:]
+        tail.outcome = self.outcome[start:]
+        tail.reason = self.reason[start:]
+        tail.event = self.event[start:]
+        tail.insert_id = self.insert_id[start:]
+        tail.time = self.time[start:]
+        tail.undoes = self.undoes[start:]
+        return tail
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def __getitem__(self, index: int) -> LogEntry:
+        return LogEntry(
+            self.seq[index],
+            self.op[index],
+            self.ids[index],
+            self.outcome[index],
+            self.reason[index],
+            self.event[index],
+            self.insert_id[index],
+            self.time[index],
+            self.undoes[index],
+        )
+
+    def __iter__(self) -> Iterator[LogEntry]:
+        return map(
+            new_entry,
+            zip(
+                self.seq,
+                self.op,
+                self.ids,
+                self.outcome,
+                self.reason,
+                self.event,
+                self.insert_id,
+                self.time,
+                self.undoes,
+                strict=True,
+            ),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LogColumns):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in LogEntry._fields)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"LogColumns({list(self)!r})"
 
 
 class Step(NamedTuple):

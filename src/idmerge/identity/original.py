@@ -152,22 +152,20 @@ class OriginalRules(Rules):
         theirs = clusters.get(other)
         if not screened:
             # an id that belongs to a cluster was admitted already, so it is not junk
-            if (mine is None and policy.is_junk(keep)) or (
-                theirs is None and policy.is_junk(other)
-            ):
+            if (mine < 0 and policy.is_junk(keep)) or (theirs < 0 and policy.is_junk(other)):
                 return REFUSED_JUNK
             if op is Op.IDENTIFY and keep == other:
                 return Outcome.REFUSED, Reason.SAME_IDS
             if op is Op.IDENTIFY and not is_guid(other):
                 return Outcome.REFUSED, Reason.ANON_NOT_GUID
-        together = mine is not None and mine is theirs
+        together = mine >= 0 and mine == theirs
         if op is Op.IDENTIFY:
-            if mine is not None and together:  # (mine named again for the type checker)
-                if mine.identified:
+            if together:
+                if clusters.identified(mine):
                     return None
-                mine.identified = True
+                clusters.mark_identified(mine)
                 return NOOP
-            if theirs is not None and theirs.identified:
+            if clusters.identified(theirs):
                 return Outcome.REFUSED, Reason.ANON_ASSIGNED_ALREADY
         elif op is Op.ALIAS:
             if together or keep == other:
@@ -180,13 +178,11 @@ class OriginalRules(Rules):
         elif together or keep == other:
             return None
         limit = policy.max_cluster_ids
-        if limit is not None:
-            mine_size = 1 if mine is None else len(mine.ids)
-            if mine_size + (1 if theirs is None else len(theirs.ids)) > limit:
-                return Outcome.REFUSED, Reason.MANY_IDS
+        if limit is not None and clusters.size_of(mine) + clusters.size_of(theirs) > limit:
+            return Outcome.REFUSED, Reason.MANY_IDS
         merged = clusters.join(keep, mine, other, theirs)
         if op is Op.IDENTIFY:
-            merged.identified = True
+            clusters.mark_identified(merged)
         elif op is Op.ALIAS:
             self.aliases.add(other)
         return MERGED
