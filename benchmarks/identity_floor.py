@@ -9,7 +9,7 @@ found and copied through JSON as :mod:`benchmarks.identity_engine` does for its
 identity-only pass; then, interleaved and the best of ``--runs`` each:
 
 * **engine**: that benchmark's identity-only pass (a fresh engine, ``apply_many``
-  in batches of 10,000);
+  in batches of 10,000, ``drain_changes`` after each);
 * **floor**: :func:`benchmarks.identity_floor_loop.floor_pass` over the same batches,
   compiled by mypyc (as the engine is) into a temporary directory: only the
   dictionary and set work an identity event cannot do without (two look-ups in the
@@ -78,7 +78,9 @@ def floor_module(workdir: Path) -> tuple[ModuleType, bool]:
     return importlib.import_module("benchmarks.identity_floor_loop"), False
 
 
-def floor_run(module: ModuleType, events: list[Event]) -> int:
+def floor_run(module: ModuleType, events: list[Event]) -> tuple[int, Any]:
+    """How many events the floor applied, and its state: freed after the timing, as
+    the engine's is (``identity_only_pass`` answers the engine)."""
     groups: dict[str, Any] = {}
     delivered: set[str] = set()
     entries: list[tuple[int, str, str, str]] = []
@@ -87,12 +89,13 @@ def floor_run(module: ModuleType, events: list[Event]) -> int:
         with paused_gc():  # as the engine's apply_many pauses it per batch
             batch = events[first : first + BATCH]
             applied += module.floor_pass(batch, first, groups, delivered, entries)
-    return applied
+    return applied, (groups, delivered, entries)
 
 
 def best_of(runs: int, work: dict[str, Callable[[], Any]]) -> dict[str, float]:
     """The best wall time of each of ``work``: one untimed warm-up of each, then
-    ``runs`` timed calls, interleaved."""
+    ``runs`` timed calls, interleaved. What a call answers is freed after its
+    timing (neither loop counts freeing its state)."""
     best = dict.fromkeys(work, float("inf"))
     for call in work.values():
         call()
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     engine_hash, compiled_engine = loaded_engine()
     with tempfile.TemporaryDirectory(prefix="idmerge-floor-") as tmp:
         module, compiled_floor = floor_module(Path(tmp))
-        applied = floor_run(module, events)
+        applied = floor_run(module, events)[0]
         best = best_of(
             args.runs,
             {
