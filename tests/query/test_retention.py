@@ -271,6 +271,42 @@ def test_compounded_puts_a_user_in_every_bucket_they_did_the_event(
     }
 
 
+def test_compounded_weeks_and_months_anchor_each_cohort_at_its_first_event(
+    writer: ProjectWriter,
+) -> None:
+    """By week: a is in the cohorts of May 6, 13 and 20, anchored at May 8 10:00,
+    May 15 10:00 and May 22 09:59; May 22 09:59 is bucket 1 of the first (13 days 23
+    hours after) and bucket 0 of the second. By month (30 days): anchored at May 20
+    and June 19 10:00, June 25 is bucket 1 of May's cohort and bucket 0 of June's."""
+    given(
+        writer,
+        {
+            "a": [
+                track("2024-05-08 10:00", "Purchase", device=D1),
+                track("2024-05-15 10:00", "Purchase", device=D1),
+                track("2024-05-22 09:59", "Purchase", device=D1),
+            ],
+            "b": [
+                track("2024-05-20 10:00", "Sign Up", device=D2),
+                track("2024-06-19 10:00", "Sign Up", device=D2),
+                track("2024-06-25 10:00", "Sign Up", device=D2),
+            ],
+        },
+    )
+    weeks = {"unit": "week", "from_date": "2024-05-06", "to_date": "2024-05-22"}
+    compounded = {"retention_type": "compounded", "interval_count": 2}
+    assert answer(writer, event="Purchase", **weeks, **compounded) == {
+        "2024-05-06": cohort(1, 0, 1, 0),
+        "2024-05-13": cohort(1, 1, 0, 0),
+        "2024-05-20": cohort(1, 0, 0, 0),
+    }
+    months = {"unit": "month", "from_date": "2024-05-01", "to_date": "2024-06-30"}
+    assert answer(writer, event="Sign Up", **months, **compounded) == {
+        "2024-05-01": cohort(1, 0, 1, 0),
+        "2024-06-01": cohort(1, 1, 0, 0),
+    }
+
+
 # -- resolved ids -------------------------------------------------------------------
 
 
