@@ -18,7 +18,7 @@ from idmerge.identity import (
     Reason,
     split_entry,
 )
-from idmerge.identity.reading import IDENTITY_PROPERTIES
+from idmerge.identity.reading import IDENTITY_PROPERTIES, named_ids
 
 GUID = "0b9a6a7e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 GUID2 = "1f2e3d4c-5b6a-4978-8695-a4b3c2d1e0f9"
@@ -763,3 +763,13 @@ def test_engine_runs_without_a_harness():
     assert step.entry is not None
     rebuilt = IdentityEngine.replay(policy, [step.entry])
     assert rebuilt.cluster("$device:D1") == engine.cluster("$device:D1") == ["U1", "$device:D1"]
+
+
+def test_the_ids_an_event_names_are_each_named_once() -> None:
+    """The ids an ignored identity event is filed under, for explain: each once, even
+    where ``$distinct_ids`` repeats one (compiled, a generator passed to ``extend``
+    could not see the ids it had added, and logged ``('u2', 'u2')``)."""
+    assert named_ids({"$distinct_ids": ["u2", "u2"]}, "") == ("u2",)
+    props = {"$anon_id": "a", "alias": "u1", "$distinct_ids": ["u1", "b", "a", "b"]}
+    assert named_ids(props, "u1") == ("u1", "a", "b")
+    assert named_ids({"$device_id": "d", "$distinct_ids": ["$device:d"]}, "") == ("$device:d",)

@@ -47,7 +47,9 @@ def named_ids(props: dict[str, Any], distinct_id: str) -> tuple[str, ...]:
             found.append(value)
     pair = props.get("$distinct_ids")
     if isinstance(pair, list | tuple):
-        found.extend(v for v in pair if nonempty(v) and v not in found)
+        for value in pair:  # a loop: compiled, extend() takes a generator's items at once
+            if nonempty(value) and value not in found:
+                found.append(value)
     device = props.get("$device_id")
     if nonempty(device) and "$device:" + device not in found:
         found.append("$device:" + device)
