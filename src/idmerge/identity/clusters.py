@@ -62,7 +62,7 @@ class Clusters:
         #: per log index, the index of the next entry of the same history (-1: none)
         self._then: list[int] = []
         #: ids whose resolved id may have changed since the caller last drained it,
-        #: with their cluster; None while a replay rebuilds everything
+        #: each with its cluster's number; None while a replay rebuilds everything
         self.changed: dict[str, object] | None = {}
         #: the cluster the latest ``attach`` or ``join`` left: the engine files the
         #: deciding log entry under it without looking the ids up again
@@ -159,9 +159,12 @@ class Clusters:
             a = self.attach(keep, a, other)
             self._merges[a] += 1
             return a
-        if a < 0:
-            a = self._start(keep)
-        elif a == b:
+        if a < 0:  # keep, alone, joins b's cluster, which now resolves as keep
+            self.attach(other, b, keep)
+            self._merges[b] += 1
+            self._resolve_as(b, keep)
+            return b
+        if a == b:
             self.built = a
             return a
         sizes = self._size
@@ -178,11 +181,7 @@ class Clusters:
                 break
         anchor = self._resolved[big]
         following[anchor], following[start] = following[start], following[anchor]
-        resolved = self._resolved[a]
-        if anchor != resolved:
-            self._resolved[big] = resolved
-            for member in self._ring(big):
-                changed[member] = number
+        self._resolve_as(big, self._resolved[a])
         sizes[big] += sizes[small]
         if self._first[small] >= 0:  # big's history goes on with small's
             if self._last[big] >= 0:
@@ -194,6 +193,17 @@ class Clusters:
         self._identified[big] = self._identified[a] or self._identified[b]
         self.built = big
         return big
+
+    def _resolve_as(self, cluster: int, resolved: str) -> None:
+        """Make ``cluster`` resolve to ``resolved`` (one of its ids), noting the change
+        for every id of it."""
+        if self._resolved[cluster] == resolved:
+            return
+        self._resolved[cluster] = resolved
+        if self.changed is not None:
+            number = self._numbers[cluster]
+            for member in self._ring(cluster):
+                self.changed[member] = number
 
     def _ring(self, cluster: int) -> Iterator[str]:
         start = member = self._resolved[cluster]
@@ -247,7 +257,7 @@ class Clusters:
                 yield distinct_id, resolved[cluster]
 
     def __contains__(self, distinct_id: object) -> bool:
-        """True for an id that belongs to a cluster of more than one."""
+        """True for an id that took part in a link or merge (so is in a cluster)."""
         return distinct_id in self._of
 
     def __len__(self) -> int:

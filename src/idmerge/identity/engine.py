@@ -251,7 +251,7 @@ class IdentityEngine:
             engine = cls(policy, seen_ids=seen_ids)
             rules = engine._rules
             engine.clusters.changed = None
-            log = engine._log = LogColumns.of(entries)  # the outcomes corrected below
+            columns = engine._log = LogColumns.of(entries)  # the outcomes corrected below
             for index, entry in enumerate(entries):
                 seq, op, ids, stored, stored_reason, _, insert_id, _, _ = entry
                 outcome, reason = stored, stored_reason
@@ -267,7 +267,7 @@ class IdentityEngine:
                     decision = rules.redecide(op, ids)
                     outcome, reason = (noop, None) if decision is None else decision
                 if outcome is not stored or reason is not stored_reason:
-                    log.outcome[index], log.reason[index] = outcome, reason
+                    columns.outcome[index], columns.reason[index] = outcome, reason
                 engine._remember(index, op, ids, outcome, insert_id)
         engine.clusters.changed = {}
         return engine

@@ -187,6 +187,7 @@ class LogColumns:
 
     @classmethod
     def of(cls, entries: Iterable[LogEntry]) -> LogColumns:
+        """Columns holding ``entries``, in their order."""
         columns = cls()
         rows = entries if isinstance(entries, list) else list(entries)
         if rows:  # transposed in C: a rebuild reads every stored entry
@@ -215,7 +216,8 @@ class LogColumns:
         insert_id: str | None,
         time: int,
     ) -> int:
-        """Append an entry that undoes nothing; answers its index."""
+        """Append an entry given by its fields (one that undoes nothing: what the
+        engine logs as it applies events); answers its index."""
         index = len(self.seq)
         self.seq.append(seq)
         self.op.append(op)
@@ -229,7 +231,7 @@ class LogColumns:
         return index
 
     def append(self, entry: LogEntry) -> int:
-        """Append ``entry``; answers its index."""
+        """Append ``entry``, whatever it is; answers its index."""
         index = len(self.seq)
         self.seq.append(entry.seq)
         self.op.append(entry.op)
@@ -260,6 +262,9 @@ class LogColumns:
         return len(self.seq)
 
     def __getitem__(self, index: int) -> LogEntry:
+        """The entry at ``index`` (an int; for a range of entries, :meth:`since`)."""
+        if not isinstance(index, int):
+            raise TypeError(f"log columns are indexed by int, not {type(index).__name__}")
         return LogEntry(
             self.seq[index],
             self.op[index],
