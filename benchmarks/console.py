@@ -39,9 +39,9 @@ from idmerge.storage.duckdb import open_store
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' live server and DevTools harness
 
-from browser.harness import Chromium  # noqa: E402
+from browser.harness import Chromium  # type: ignore[import-not-found]  # noqa: E402
 
-from live import LiveServer  # noqa: E402
+from live import LiveServer  # type: ignore[import-not-found]  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "console.md"
 USER = "user-qa-big"

@@ -89,7 +89,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from random import Random
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 from idmerge.identity import Event
 
@@ -620,7 +620,8 @@ def _open_out(path: str) -> IO[bytes]:
     raw = open(path, "wb")  # noqa: SIM115 - closed by the caller
     if path.endswith(".gz"):
         # no file name and mtime 0 in the header: same input -> same bytes
-        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+        gz = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6)
+        return cast(IO[bytes], gz)  # a binary file; typeshed does not say so
     return raw
 
 

@@ -332,7 +332,7 @@ def run_mode(mode: str, config: Config, *, repeat: int = 1, batch: int = 10_000)
         log(f"{mode}: pass {r + 1}/{repeat} {wall:.2f} s, {len(entries):,} identity events")
     assert engine is not None
     n_id = len(entries)  # identity events of the apply pass
-    undrained = len(engine.clusters.changed)
+    undrained = len(engine.clusters.changed or ())
     peak_after_pass = peak_rss_bytes()
     run_baseline()
 

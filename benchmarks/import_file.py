@@ -35,7 +35,7 @@ from idmerge.ingest.files import CHUNK, WriterDestination, import_file, reject_p
 from idmerge.storage.duckdb import open_store
 
 from benchmarks.datagen import Config, record_chunks
-from benchmarks.server_ingest import _load, _request, create_project, start_server
+from benchmarks.server_ingest import _load, _request, cli_project, start_server
 
 RESULTS = Path(__file__).parent / "results" / "import_file.md"
 DAY_MS = 86_400_000
@@ -59,7 +59,7 @@ def now_ms() -> int:
 def direct(path: Path) -> tuple[float, int, int]:
     """Seconds, records accepted, records rejected."""
     with tempfile.TemporaryDirectory(prefix="idmerge-import-") as data_dir:
-        create_project(data_dir)
+        cli_project(data_dir)
         store = open_store(data_dir)
         try:
             writer = ProjectWriter(store, store.projects()[0])
@@ -87,7 +87,7 @@ def requests(path: Path, secret: str) -> Iterator[bytes]:
 
 def over_http(path: Path, clients: int) -> float:
     with tempfile.TemporaryDirectory(prefix="idmerge-import-http-") as data_dir:
-        project = create_project(data_dir)
+        project = cli_project(data_dir)
         child, port = start_server(data_dir)
         try:
             prepared = list(requests(path, project["secret"]))  # read before timing

@@ -252,7 +252,7 @@ def load_chdb(data_dir: Path, project_id: int, order_by: str, tmp: Path) -> tupl
             f"TO '{tmp / table}.parquet' (FORMAT parquet)"
         )
     con.close()
-    session = chdb.session.Session(str(tmp / "chdb"))  # type: ignore[no-untyped-call]
+    session = chdb.session.Session(str(tmp / "chdb"))  # type: ignore[no-untyped-call, unused-ignore]
     for sql in (
         "CREATE TABLE events (event LowCardinality(String), distinct_id String, time Int64, "
         f"insert_id Nullable(String)) ENGINE = MergeTree ORDER BY {order_by}",
@@ -266,7 +266,7 @@ def load_chdb(data_dir: Path, project_id: int, order_by: str, tmp: Path) -> tupl
         "LAYOUT(COMPLEX_KEY_HASHED()) LIFETIME(0)",
         "SYSTEM RELOAD DICTIONARY resolve",
     ):
-        session.query(sql)  # type: ignore[no-untyped-call]
+        session.query(sql)  # type: ignore[no-untyped-call, unused-ignore]
     return session, time.perf_counter() - started
 
 
