@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from idmerge.identity import LogEntry, Op, Outcome
+from idmerge.identity import LogColumns, LogEntry, Op, Outcome
 from idmerge.storage.duckdb_schema import log_entries, log_table
 
 #: ids per entry: pairs (the usual case, decoded by a faster path) and other counts
@@ -27,5 +27,5 @@ LOG = [
 def test_a_slice_of_log_rows_decodes_to_its_own_entries(first: int, count: int) -> None:
     """Arrow hands batches that may be slices of a larger array: each row's ids are
     its own, whether every row of the slice names two ids or not."""
-    batch = log_table(LOG).slice(first, count).to_batches()[0]
+    batch = log_table(LogColumns.of(LOG)).slice(first, count).to_batches()[0]
     assert list(log_entries(batch)) == LOG[first : first + count]

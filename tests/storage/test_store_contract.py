@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from idmerge.errors import StoreUnavailable
-from idmerge.identity import LogEntry, Mode, Op, Outcome, Reason
+from idmerge.identity import LogColumns, LogEntry, Mode, Op, Outcome, Reason
 from idmerge.projects import Project
 from idmerge.storage.base import (
     IngestionWarning,
@@ -65,7 +65,9 @@ def test_batch_writes_events_log_and_mapping(store: Store) -> None:
         entry(1, "a", "b"),
         LogEntry(2, Op.UNDO, ("a",), Outcome.SPLIT, Reason.UNDO_EVENT, "$split", None, 9, (1,)),
     ]
-    store.commit(1, WriteBatch([event(0), event(1, "a")], log, [("b", "a"), ("a", "a")]))
+    store.commit(
+        1, WriteBatch([event(0), event(1, "a")], LogColumns.of(log), [("b", "a"), ("a", "a")])
+    )
     assert store.holds_data(1)
     assert store.last_seq(1) == 2
     assert list(store.read_events(1)) == [event(0), event(1, "a")]
@@ -86,14 +88,14 @@ def test_log_ids_read_back_in_order_whatever_their_count(
     count read back with each id in its place."""
     store.save_project(project())
     log = [entry(seq, *(f"id{seq}-{k}" for k in range(n))) for seq, n in enumerate(shapes)]
-    store.commit(1, WriteBatch(log=log))
+    store.commit(1, WriteBatch(log=LogColumns.of(log)))
     assert list(store.read_log(1)) == log
 
 
 def test_log_alone_makes_a_project_hold_data(store: Store) -> None:
     """An identity log entry without events still freezes the project's mode."""
     store.save_project(project())
-    store.commit(1, WriteBatch(log=[entry(0, "a", "b")]))
+    store.commit(1, WriteBatch(log=LogColumns.of([entry(0, "a", "b")])))
     assert store.holds_data(1)
 
 
@@ -117,7 +119,7 @@ def test_projects_are_isolated(store: Store) -> None:
     """What one project writes never shows in another."""
     store.save_project(project())
     store.save_project(project(2, "two"))
-    store.commit(1, WriteBatch([event(0)], [entry(0, "a", "b")], [("b", "a")]))
+    store.commit(1, WriteBatch([event(0)], LogColumns.of([entry(0, "a", "b")]), [("b", "a")]))
     assert not store.holds_data(2)
     assert list(store.read_mapping(2)) == []
     assert list(store.read_events(2)) == []
@@ -134,7 +136,7 @@ def test_duplicates_are_all_kept(store: Store) -> None:
 def test_failed_batch_writes_nothing(store: Store) -> None:
     """A batch that fails half-way leaves events, log and mapping as they were."""
     store.save_project(project())
-    store.commit(1, WriteBatch([event(0)], [entry(0, "a", "b")], [("b", "a")]))
+    store.commit(1, WriteBatch([event(0)], LogColumns.of([entry(0, "a", "b")]), [("b", "a")]))
     bad = LogEntry(2, Op.MERGE, ("x", "y"), Outcome.MERGED, None, None, None, 0)  # type: ignore[arg-type]
     with pytest.raises(Exception):  # noqa: B017 - each backend fails in its own way
         store.commit(1, WriteBatch([event(1), event(2)], [bad], [("y", "x"), ("b", "b")]))
@@ -191,7 +193,7 @@ def test_profile_updates_alone_make_a_project_hold_data(store: Store) -> None:
 def test_last_seq_covers_every_numbered_table(store: Store) -> None:
     """The highest seq may be an event, a log entry, a profile update or a warning."""
     store.save_project(project())
-    store.commit(1, WriteBatch([event(0)], [entry(1, "a", "b")]))
+    store.commit(1, WriteBatch([event(0)], LogColumns.of([entry(1, "a", "b")])))
     assert store.last_seq(1) == 1
     store.commit(1, WriteBatch(profile_updates=[update(2)]))
     assert store.last_seq(1) == 2
@@ -312,7 +314,7 @@ def test_failed_batch_writes_no_profile_or_warning(store: Store, bad_part: str) 
     )
     batch = WriteBatch(
         [event(2)],
-        [entry(3, "a", "b")],
+        LogColumns.of([entry(3, "a", "b")]),
         [("b", "a")],
         profile_updates=[update(4, "u2")],
         profiles=[profile(properties="{}"), profile("u2")],
@@ -363,7 +365,7 @@ def test_query_reads_every_table_per_project(store: Store) -> None:
         1,
         WriteBatch(
             [event(0), event(1, "a")],
-            [entry(2, "a", "b")],
+            LogColumns.of([entry(2, "a", "b")]),
             [("b", "a")],
             profile_updates=[update(3)],
             profiles=[profile()],

@@ -16,6 +16,7 @@ from idmerge.identity.engine import (
 from idmerge.identity.model import (
     DEVICE_ID_MODES,
     Event,
+    LogColumns,
     LogEntry,
     Mode,
     Op,
@@ -34,6 +35,7 @@ __all__ = [
     "Event",
     "Explanation",
     "IdentityEngine",
+    "LogColumns",
     "LogEntry",
     "Mode",
     "Op",

@@ -216,8 +216,8 @@ class LogColumns:
         insert_id: str | None,
         time: int,
     ) -> int:
-        """Append an entry given by its fields (one that undoes nothing: what the
-        engine logs as it applies events); answers its index."""
+        """Append an entry that undoes nothing (what the engine logs as it applies
+        events), given by its fields; answers its index."""
         index = len(self.seq)
         self.seq.append(seq)
         self.op.append(op)
@@ -230,19 +230,17 @@ class LogColumns:
         self.undoes.append(())
         return index
 
-    def append(self, entry: LogEntry) -> int:
-        """Append ``entry``, whatever it is; answers its index."""
-        index = len(self.seq)
-        self.seq.append(entry.seq)
-        self.op.append(entry.op)
-        self.ids.append(entry.ids)
-        self.outcome.append(entry.outcome)
-        self.reason.append(entry.reason)
-        self.event.append(entry.event)
-        self.insert_id.append(entry.insert_id)
-        self.time.append(entry.time)
-        self.undoes.append(entry.undoes)
-        return index
+    def extend(self, other: LogColumns) -> None:
+        """Append every entry of ``other``, column by column."""
+        self.seq.extend(other.seq)
+        self.op.extend(other.op)
+        self.ids.extend(other.ids)
+        self.outcome.extend(other.outcome)
+        self.reason.extend(other.reason)
+        self.event.extend(other.event)
+        self.insert_id.extend(other.insert_id)
+        self.time.extend(other.time)
+        self.undoes.extend(other.undoes)
 
     def since(self, start: int) -> LogColumns:
         """The entries from index ``start`` on, as columns of their own."""

@@ -27,6 +27,7 @@ from idmerge.identity import (
     Applied,
     Event,
     IdentityEngine,
+    LogColumns,
     LogEntry,
     Mode,
     Outcome,
@@ -204,7 +205,9 @@ class ProjectWriter:
             )
             if not dry_run:
                 batch = WriteBatch(
-                    log=[entry], mapping=list(rebuilt.mapping()), replace_mapping=True
+                    log=LogColumns.of([entry]),
+                    mapping=list(rebuilt.mapping()),
+                    replace_mapping=True,
                 )
                 with self._all_or_nothing():
                     self.store.commit(self.project.id, batch)
@@ -285,12 +288,14 @@ class _Staging:
                 strict=True,
             )
         )
-        self.batch.log.extend(applied.entries)
+        self.batch.log.extend(applied.entries)  # column by column
         self.seq = first + len(events)
         receipt.events = len(events)
         receipt.outcomes = applied.outcomes
-        for entry in applied.entries:
-            if entry.outcome is Outcome.REFUSED and entry.reason is not None:
+        logged = applied.entries
+        for index, outcome in enumerate(logged.outcome):
+            entry = logged[index] if outcome is Outcome.REFUSED else None  # only to warn
+            if entry is not None and entry.reason is not None:
                 position = entry.seq - first
                 self._warn(
                     receipt,

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
-from idmerge.identity import LogEntry
+from idmerge.identity import LogColumns, LogEntry
 from idmerge.projects import Project
 
 #: The tables (and their columns) that query SQL may read, as DuckDB declares them in
@@ -101,7 +101,7 @@ class WriteBatch:
     """What one transaction writes for one project."""
 
     events: list[StoredEvent] = field(default_factory=list)
-    log: list[LogEntry] = field(default_factory=list)
+    log: LogColumns = field(default_factory=LogColumns)  # as the engine hands it over
     #: ``(id, resolved id)`` of ids whose resolution changed; an id resolving to itself
     #: has no row.
     mapping: list[tuple[str, str]] = field(default_factory=list)

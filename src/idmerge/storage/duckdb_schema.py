@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idmerge.identity import LogEntry, Op, Outcome, Reason, new_entry
+from idmerge.identity import LogColumns, LogEntry, Op, Outcome, Reason, new_entry
 
 #: 2 added profile_updates, profiles and ingestion_warnings; 3 the index on
 #: events.distinct_id; 4 saved_funnels; 5 the ids' integer keys (identity_keys,
@@ -315,18 +315,19 @@ def mapping_table(pairs: list[tuple[str, str]], keys: IdKeys) -> pa.Table:
     )
 
 
-def log_table(entries: list[LogEntry]) -> pa.Table:
+def log_table(entries: LogColumns) -> pa.Table:
+    """Rows of ``identity_log`` (without project_id), from the log's own columns."""
     return pa.table(
         [
-            pa.array([e.seq for e in entries], pa.int64()),
-            pa.array([int(e.op) for e in entries], pa.int8()),
-            pa.array([list(e.ids) for e in entries], pa.list_(pa.string())),
-            pa.array([e.outcome.value for e in entries], pa.string()),
-            pa.array([None if e.reason is None else e.reason.value for e in entries]),
-            pa.array([e.event for e in entries], pa.string()),
-            pa.array([e.insert_id for e in entries], pa.string()),
-            pa.array([e.time for e in entries], pa.int64()),
-            pa.array([list(e.undoes) if e.undoes else None for e in entries]),
+            pa.array(entries.seq, pa.int64()),
+            pa.array([int(op) for op in entries.op], pa.int8()),
+            pa.array([list(ids) for ids in entries.ids], pa.list_(pa.string())),
+            pa.array([outcome.value for outcome in entries.outcome], pa.string()),
+            pa.array([None if r is None else r.value for r in entries.reason], pa.string()),
+            pa.array(entries.event, pa.string()),
+            pa.array(entries.insert_id, pa.string()),
+            pa.array(entries.time, pa.int64()),
+            pa.array([list(u) if u else None for u in entries.undoes]),
         ],
         schema=LOG_SCHEMA,
     )

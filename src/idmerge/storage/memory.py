@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from idmerge.identity import LogEntry
+from idmerge.identity import LogColumns, LogEntry
 from idmerge.projects import Project
 from idmerge.storage.base import (
     QUERY_TABLES,
@@ -195,7 +195,7 @@ class MemoryStore:
             keys = IdKeys({})  # any one key per id will do: queries only join on them
             for name, table in (
                 ("events", events_table(data.events, keys)),
-                ("identity_log", log_table(data.log)),
+                ("identity_log", log_table(LogColumns.of(data.log))),
                 ("identity_mapping", mapping_table(sorted(data.mapping.items()), keys)),
                 ("profile_updates", rows_table(data.profile_updates, UPDATE_SCHEMA)),
                 ("profiles", rows_table(list(data.profiles.values()), PROFILE_SCHEMA)),
