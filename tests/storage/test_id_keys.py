@@ -10,7 +10,8 @@ import duckdb
 import pytest
 
 from idmerge.errors import StoreUnavailable
-from idmerge.identity import Mode
+from idmerge.identity import Event, Mode
+from idmerge.ingest import ProjectWriter
 from idmerge.projects import Project
 from idmerge.query.resolved import resolved_events
 from idmerge.server.state import ServerState
@@ -160,6 +161,29 @@ def test_damaged_keys_take_no_more_writes(tmp_path: Path, damage: str) -> None:
     with pytest.raises(StoreUnavailable, match="damaged: project 1's id keys"):
         store.commit(1, WriteBatch([event(3, "new")]))
     assert [e.distinct_id for e in store.read_events(1)] == ["a", "b"]
+    store.close()
+
+
+def test_a_write_to_a_damaged_project_is_refused_before_the_engine_is_touched(
+    tmp_path: Path,
+) -> None:
+    """A refused write leaves nothing to undo: the writer does not rebuild its engine
+    from the whole store on every retry of it."""
+    store = open_store(tmp_path)
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(0, "a")]))
+    store.close()
+    con = duckdb.connect(str(tmp_path / DATABASE_FILE))
+    con.execute("INSERT INTO identity_keys VALUES (1, 'b', 0)")
+    con.close()
+    store = open_store(tmp_path)
+    writer = ProjectWriter(store, project())
+    engine = writer.engine
+    for attempt in range(2):
+        with pytest.raises(StoreUnavailable, match="damaged"):
+            writer.ingest([Event("view", {"distinct_id": f"new{attempt}"})], received_at=0)
+        assert writer.engine is engine  # not rebuilt
+    assert writer.next_seq == 1
     store.close()
 
 

@@ -223,7 +223,11 @@ class ProjectWriter:
 
     @contextmanager
     def _all_or_nothing(self) -> Iterator[None]:
-        """On any failure inside, rebuild the engine from the store and re-raise."""
+        """On any failure inside, rebuild the engine from the store and re-raise.
+
+        A store that refuses the project's writes whatever they hold (damaged id
+        keys) refuses first, before anything is applied: nothing to rebuild then."""
+        self.store.prepare_writes(self.project.id)
         try:
             yield
         except BaseException:
