@@ -36,6 +36,7 @@ from idmerge.storage.base import (
 )
 from idmerge.storage.duckdb_schema import (
     EVENT_COLUMNS,
+    EVENT_SCHEMA,
     GIVE_KEYS_SQL,
     KEY_COLUMNS,
     KEY_EVENTS_PER_STEP,
@@ -51,11 +52,11 @@ from idmerge.storage.duckdb_schema import (
     WARNING_COLUMNS,
     WARNING_SCHEMA,
     IdKeys,
-    events_table,
     log_entries,
     log_table,
     mapping_table,
     rows_table,
+    with_id_keys,
 )
 
 DATABASE_FILE = "idmerge.duckdb"
@@ -72,7 +73,7 @@ _QUERY_CHUNK = 1 << 14
 CHECKPOINT_THRESHOLD = "256MB"
 _Row = TypeVar("_Row")
 #: the tables a commit only appends to
-_APPEND_ONLY = ("identity_log", "identity_keys", "profile_updates", "ingestion_warnings")
+_APPEND_ONLY = ("events", "identity_log", "identity_keys", "profile_updates", "ingestion_warnings")
 
 
 def open_store(data_dir: str | Path, *, memory_limit: str | None = None) -> DuckDBStore:
@@ -303,7 +304,10 @@ class DuckDBStore:
     # -- writing -----------------------------------------------------------------
 
     def commit(self, project_id: int, batch: WriteBatch) -> None:
+        # built before the store-wide lock: only the id keys need it
         tables: dict[str, pa.Table] = {}
+        if batch.events:
+            tables["events"] = rows_table(batch.events, EVENT_SCHEMA)  # keys added below
         if batch.log:
             tables["identity_log"] = log_table(batch.log)
         if batch.profile_updates:
@@ -335,7 +339,7 @@ class DuckDBStore:
         """The transaction of :meth:`commit` (the caller holds the lock)."""
         con = self._con
         if batch.events:
-            tables["events"] = events_table(batch.events, keys)
+            tables["events"] = with_id_keys(tables["events"], batch.events, keys)
         if batch.mapping:
             tables["identity_mapping"] = mapping_table(batch.mapping, keys)
         if keys.fresh:
@@ -345,11 +349,6 @@ class DuckDBStore:
             con.register(names[table], arrow)
         try:
             with self._transaction():
-                if "events" in names:
-                    con.execute(
-                        f"INSERT INTO events SELECT $p, * FROM {names['events']}",
-                        {"p": project_id},
-                    )
                 for table in _APPEND_ONLY:
                     if table in names:
                         con.execute(

@@ -296,7 +296,12 @@ class IdKeys:
 
 def events_table(events: list[Any], keys: IdKeys) -> pa.Table:
     """Rows of ``events`` (without project_id) for stored events, with their ids' keys."""
-    table = rows_table(events, EVENT_SCHEMA)
+    return with_id_keys(rows_table(events, EVENT_SCHEMA), events, keys)
+
+
+def with_id_keys(table: pa.Table, events: list[Any], keys: IdKeys) -> pa.Table:
+    """``table``, the rows of ``events``, with their ids' keys: the part of
+    :func:`events_table` that needs the keys (a commit builds the rest unlocked)."""
     return table.append_column("id_key", keys.column([event.distinct_id for event in events]))
 
 
