@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -127,6 +128,20 @@ def test_import_through_a_running_server(
     one_line_error(wrong, "refused the credentials")
 
 
+def import_through(
+    server: LiveServer, lines: list[Any], path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[int, int, int]], list[dict[str, Any]]]:
+    """``lines`` written as JSON lines to ``path``, imported into the server's
+    ``original`` project: each file's (records, imported, rejected), and the rejects."""
+    path.write_bytes(b"".join(msgspec.json.encode(x) + b"\n" for x in lines))
+    run = invoker(path.parent / "unused", monkeypatch)
+    args = ("--server", server.url, "--quiet", "--json", "--secret", server.secret("original"))
+    answer = json.loads(ok(run("import", str(path), *args)).stdout)
+    rejects = Path(f"{path}.rejects.jsonl")
+    found = [json.loads(x) for x in rejects.read_text().splitlines()] if rejects.exists() else []
+    return [(a["records"], a["imported"], a["rejected"]) for a in answer], found
+
+
 def test_import_through_a_server_cuts_parts_within_its_body_limit(
     server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,15 +155,9 @@ def test_import_through_a_server_cuts_parts_within_its_body_limit(
         for n in range(1999)
     ]  # fmt: skip
     lines.append({"event": "Bad", "properties": {"time": MAY_1}})  # no distinct_id
-    body = b"".join(msgspec.json.encode(x) + b"\n" for x in lines)
-    assert len(body) > 10 * 1024 * 1024
-    records = tmp_path / "wide.jsonl"
-    records.write_bytes(body)
-    run = invoker(tmp_path / "unused", monkeypatch)
-    args = ("--server", server.url, "--quiet", "--json", "--secret", server.secret("original"))
-    answer = json.loads(ok(run("import", str(records), *args)).stdout)
-    assert [(a["records"], a["imported"], a["rejected"]) for a in answer] == [(2000, 1999, 1)]
-    (reject,) = [json.loads(x) for x in Path(f"{records}.rejects.jsonl").read_text().splitlines()]
+    assert sum(len(msgspec.json.encode(x)) + 1 for x in lines) > 10 * 1024 * 1024
+    counts, (reject,) = import_through(server, lines, tmp_path / "wide.jsonl", monkeypatch)
+    assert counts == [(2000, 1999, 1)]
     assert (reject["line"], reject["reason"]) == (2000, "missing_field")
 
 
@@ -164,14 +173,10 @@ def test_a_record_alone_past_the_body_limit_is_rejected_and_the_import_goes_on(
         for n in range(3)
     ]  # fmt: skip
     lines[1]["properties"]["huge"] = "x" * (11 * 1024 * 1024)
-    records = tmp_path / "huge.jsonl"
-    records.write_bytes(b"".join(msgspec.json.encode(x) + b"\n" for x in lines))
-    run = invoker(tmp_path / "unused", monkeypatch)
-    args = ("--server", server.url, "--quiet", "--json", "--secret", server.secret("original"))
-    answer = json.loads(ok(run("import", str(records), *args)).stdout)
-    assert [(a["records"], a["imported"], a["rejected"]) for a in answer] == [(3, 2, 1)]
-    (reject,) = [json.loads(x) for x in Path(f"{records}.rejects.jsonl").read_text().splitlines()]
+    counts, (reject,) = import_through(server, lines, tmp_path / "huge.jsonl", monkeypatch)
+    assert counts == [(3, 2, 1)]
     assert (reject["line"], reject["reason"]) == (2, "too_large")
+    assert reject["record"] == lines[1]  # kept whole in the reject file: nothing is lost
 
 
 def test_import_to_a_server_that_is_not_there(run: Run, export: Path) -> None:

@@ -8,8 +8,8 @@ block at a time (an array through :mod:`idmerge.ingest.jsonarray`), so memory st
 flat whatever the file's size.
 
 Records are checked in parts of what one request may carry (:func:`request_parts`:
-:data:`CHUNK` records for ``/import``, Segment messages within the 500 KB of a
-``/v1/batch``), so a part is what one request would be, and written
+:data:`CHUNK` records within the 10 MB of an ``/import``, Segment messages within the
+500 KB of a ``/v1/batch``), so a part is what one request would be, and written
 :data:`TRANSACTION_RECORDS` at a time in one transaction (what the server's group
 commit does with concurrent requests; larger appends are what make DuckDB fast).
 A file that cannot be read to its end (broken gzip, a JSON array cut short) stops
