@@ -466,15 +466,22 @@ def test_malformed_events_never_raise(mode, name, props, trusted):
 # -- the fast id checks against their plain definitions -------------------------------
 
 #: The GUID rule (identity.md, Original ID Merge) as a regular expression: what
-#: ``is_guid``'s byte operations must agree with.
+#: ``is_guid``'s character loop must agree with.
 GUID_RULE = re.compile(r"(?:\$device:)?(?:[0-9a-f]{32}|[0-9a-f]+(?:-[0-9a-f]+){4})", re.IGNORECASE)
 #: Text built mostly from the characters the two checks look at, so that near-misses
 #: (a group too many, an empty group, 31 digits, a stray letter) are common.
+#: The code points either side of the hex ranges, one per id at most.
+HEX_NEIGHBOURS = "/:@G`g"
 id_like = st.one_of(
     st.text(alphabet="0123456789abcdefABCDEF-", max_size=40),
     st.lists(st.text(alphabet="0123456789abcdefABCDEFg", max_size=9), min_size=1, max_size=7).map(
         "-".join
     ),
+    st.tuples(
+        st.sampled_from(["0" * 32, "0" * 8 + "-0000" * 3 + "-" + "0" * 12]),
+        st.integers(0, 35),
+        st.sampled_from(HEX_NEIGHBOURS),
+    ).map(lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + 1 :]),
     st.builds(
         "".join,
         st.lists(st.sampled_from(["$device:", "-", "0", "a", "F", "g", " ", "deadbeef", "-x"])),
@@ -494,6 +501,13 @@ def test_is_guid_is_the_documented_rule(distinct_id: str) -> None:
 junk_like = st.one_of(
     st.sampled_from(DEFAULT_JUNK_IDS).flatmap(
         lambda v: st.sampled_from([v, v.upper(), f" {v} ", f"'{v}'", f'"{v.title()}"', v + "x"])
+    ),
+    # a junk id the fast path must not wave through: whitespace at one end only
+    # (Unicode's too), or a Kelvin sign, which lower-cases to "k"
+    st.sampled_from(DEFAULT_JUNK_IDS).flatmap(
+        lambda v: st.sampled_from(
+            [v + "\t", "\u00a0" + v, "\u3000" + v.upper(), v.replace("k", "\u212a")]
+        )
     ),
     st.text(max_size=40),
     # characters whose lower case is ASCII, or longer: "\u0130" is a dotted capital I,

@@ -32,7 +32,7 @@ Junk ids are refused before any other check.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from idmerge.identity.clusters import Clusters
 from idmerge.identity.model import (
@@ -51,27 +51,51 @@ from idmerge.identity.policy import DEVICE_PREFIX, Policy
 from idmerge.identity.reading import nonempty, properties_of
 from idmerge.identity.rules import Rules
 
+if TYPE_CHECKING:  # compiled, a machine integer; at run time, an annotation only
+    from mypy_extensions import i64
+
 FAILURE_PROPERTY: Final = "$failure_reason"
 
-_HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
+# the characters of a GUID, by code point (literals: compiled, they are constants)
+_DASH: Final = 0x2D  # -
+_DIGIT_0: Final = 0x30
+_DIGIT_9: Final = 0x39
+_UPPER_A: Final = 0x41
+_UPPER_F: Final = 0x46
+_LOWER_A: Final = 0x61
+_LOWER_F: Final = 0x66
+_GUID_DIGITS: Final = 32  # the ungrouped form
+_GUID_DASHES: Final = 4  # the grouped form: five groups
 _ABSENT: Final = object()
 
 
 def is_guid(distinct_id: str) -> bool:
     """True when ``distinct_id`` looks like an SDK-generated anonymous id.
 
-    Byte operations, not a regular expression: this runs for every ``$identify``,
-    and the match was a tenth of the engine's time on it (benchmarks/README.md).
-    Deleting the hex digits from the UTF-8 bytes leaves nothing (the 32-digit form)
-    or exactly the four dashes (the grouped form); any other character survives.
+    One pass over the characters by code point: compiled, ``ord(s[i])`` reads the
+    string's storage directly, with no object per character. This runs for every
+    ``$identify``; a regular expression was a tenth of the engine's time on it, and
+    byte operations (``encode``, ``translate``) still 270 ns a call, against 60 ns
+    for this loop (benchmarks/README.md).
     """
-    body = distinct_id
-    if body.startswith(DEVICE_PREFIX):
-        body = body[len(DEVICE_PREFIX) :]
-    rest = body.encode("utf-8", "surrogatepass").translate(None, _HEX_DIGITS)
-    if not rest:
-        return len(body) == 32
-    return rest == b"----" and body[0] != "-" and body[-1] != "-" and "--" not in body
+    start: i64 = len(DEVICE_PREFIX) if distinct_id.startswith(DEVICE_PREFIX) else 0
+    end: i64 = len(distinct_id)
+    dashes: i64 = 0
+    after_dash = True  # so that a leading dash, and two in a row, fail
+    for i in range(start, end):
+        c: i64 = ord(distinct_id[i])
+        if c == _DASH:
+            if after_dash:
+                return False
+            dashes += 1
+            after_dash = True
+        elif _DIGIT_0 <= c <= _DIGIT_9 or _LOWER_A <= c <= _LOWER_F or _UPPER_A <= c <= _UPPER_F:
+            after_dash = False
+        else:
+            return False
+    if dashes == 0:
+        return end - start == _GUID_DIGITS
+    return dashes == _GUID_DASHES and not after_dash
 
 
 def read_pair(policy: Policy, distinct_id: str, op: Op, first: object, second: object) -> Reading:

@@ -45,6 +45,9 @@ DEFAULT_MAX_CLUSTER_IDS = {Mode.ORIGINAL: 500, Mode.CDP: 1000}
 #: Most merges one ``cdp`` cluster may go through (Segment Unify's 100).
 DEFAULT_MAX_MERGES = {Mode.CDP: 100}
 MAX_ID_LENGTH: Final = 255
+# printable ASCII but the space, "!" to "~": what ``str.strip`` never removes
+_PRINTABLE_FIRST: Final = 0x21
+_PRINTABLE_LAST: Final = 0x7E
 
 
 def junk_set(values: Iterable[str]) -> frozenset[str]:
@@ -65,17 +68,22 @@ class Policy:
     max_merges: int | None = None
     junk_ids: frozenset[str] = field(default_factory=lambda: junk_set(DEFAULT_JUNK_IDS))
     max_id_length: int = MAX_ID_LENGTH
-    #: the lengths and first characters (both cases) of the junk ids: most ASCII ids
-    #: differ in one, which settles ``is_junk`` without building a lower-case copy
-    #: (other ids may change length in lower case, so they always take the look-up)
+    #: the lengths and first characters (both cases, by code point) of the junk ids:
+    #: most ids differ in one, which settles ``is_junk`` without building a stripped,
+    #: lower-case copy. Sound only while every junk id is ASCII (``_ascii_junk``):
+    #: then an id whose lower case is junk has the same length (of all characters
+    #: only the Kelvin sign lowers to ASCII, one for one), and if it starts with an
+    #: ASCII character, its lower case starts with that character's.
     _junk_lengths: frozenset[int] = field(init=False, repr=False, compare=False)
-    _junk_starts: frozenset[str] = field(init=False, repr=False, compare=False)
+    _junk_starts: frozenset[int] = field(init=False, repr=False, compare=False)
+    _ascii_junk: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         junk = [x for x in self.junk_ids if x]
-        starts = {case(x[0]) for x in junk for case in (str.lower, str.upper)}
+        starts = {ord(case(x[0])) for x in junk for case in (str.lower, str.upper)}
         object.__setattr__(self, "_junk_lengths", frozenset(len(x) for x in junk))
         object.__setattr__(self, "_junk_starts", frozenset(starts))
+        object.__setattr__(self, "_ascii_junk", all(x.isascii() for x in junk))
 
     @classmethod
     def for_mode(
@@ -98,16 +106,20 @@ class Policy:
 
     def is_junk(self, distinct_id: str) -> bool:
         """True for an empty, blank or placeholder id (a ``$device:`` prefix is ignored)."""
-        if distinct_id.startswith(DEVICE_PREFIX):
-            distinct_id = distinct_id[len(DEVICE_PREFIX) :]
-        stripped = distinct_id.strip()
-        if not stripped:
-            return True
-        if stripped.isascii() and (
-            len(stripped) not in self._junk_lengths or stripped[0] not in self._junk_starts
-        ):
-            return False
-        return stripped.lower() in self.junk_ids
+        start = len(DEVICE_PREFIX) if distinct_id.startswith(DEVICE_PREFIX) else 0
+        end = len(distinct_id)
+        if start < end and self._ascii_junk:
+            # printable ASCII at both ends: nothing to strip, and the first character
+            # is its lower case's (compiled, ``ord(s[i])`` makes no object)
+            first, last = ord(distinct_id[start]), ord(distinct_id[end - 1])
+            if (
+                _PRINTABLE_FIRST <= first <= _PRINTABLE_LAST
+                and _PRINTABLE_FIRST <= last <= _PRINTABLE_LAST
+                and (end - start not in self._junk_lengths or first not in self._junk_starts)
+            ):
+                return False
+        stripped = distinct_id[start:].strip()
+        return not stripped or stripped.lower() in self.junk_ids
 
     def id_problem(self, value: object) -> bool:
         """True when ``value`` cannot be an id at all: not a string, or too long."""
