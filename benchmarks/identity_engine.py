@@ -332,7 +332,7 @@ def run_mode(mode: str, config: Config, *, repeat: int = 1, batch: int = 10_000)
         log(f"{mode}: pass {r + 1}/{repeat} {wall:.2f} s, {len(entries):,} identity events")
     assert engine is not None
     n_id = len(entries)  # identity events of the apply pass
-    undrained = len(engine.clusters.changed or ())
+    undrained = engine.clusters.changes_pending()
     peak_after_pass = peak_rss_bytes()
     run_baseline()
 
@@ -694,7 +694,7 @@ def report(results: list[dict[str, Any]], config: Config, command: str) -> str:
             f"(CPU {r['replay_cpu_s']:.2f} s), inside the benchmark process "
             f"{r['replay_inplace_s']:.2f} s, collector off {r['replay_nogc_s']:.2f} s "
             f"(CPU {r['replay_nogc_cpu_s']:.2f} s); generation {r['generate_s']:.1f} s; "
-            f"undrained change set after the pass: {r['undrained_changes']:,} ids; "
+            f"undrained change notes after the pass: {r['undrained_changes']:,}; "
             f"peak RSS at the end (two engines, tracemalloc): {mib(r['peak_rss_final'])}; "
             f"`apply_many` batches of {r['batch']:,} events, drained after each"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from idmerge.identity import (
     Outcome,
     Policy,
     Reason,
+    Resolutions,
 )
 
 ids = st.tuples(st.text(max_size=4), st.text(max_size=4))
@@ -81,3 +83,22 @@ def test_the_engine_keeps_no_object_per_merge_for_the_collector() -> None:
     assert len(gc.get_objects()) - before < 50
     assert engine.resolve(anon(999)) == "user-999"
     assert [entry.seq for entry in engine.explain(anon(5)).history] == [5]
+
+
+# -- Resolutions: the changed ids the engine hands the writer --------------------------
+
+
+@given(st.lists(ids))
+def test_resolutions_read_back_as_the_pairs_that_went_in(pairs: list[tuple[str, str]]) -> None:
+    resolutions = Resolutions.of(pairs)
+    assert list(resolutions) == pairs
+    assert len(resolutions) == len(pairs)
+    assert resolutions.ids == [x for x, _ in pairs]
+    assert resolutions.resolved == [r for _, r in pairs]
+    assert resolutions == Resolutions(resolutions.ids, resolutions.resolved)
+    assert bool(resolutions) is bool(pairs)
+
+
+def test_resolutions_refuse_columns_of_two_lengths() -> None:
+    with pytest.raises(ValueError, match="2 ids but 1 resolved ids"):
+        Resolutions(["a", "b"], ["a"])

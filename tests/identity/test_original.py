@@ -589,6 +589,17 @@ def test_merge_resolution_change_is_reported(original):
     assert dict(original.engine.mapping()) == {"X": "V", "a": "V"}
 
 
+def test_an_id_changed_twice_before_a_drain_is_drained_once(original):
+    """``a`` joins X's cluster, then V's cluster absorbs it: one row for ``a``, with its
+    resolution now, in the order the ids first changed (V's own row, a self-map,
+    deletes any row V had)."""
+    original.engine.drain_changes()
+    original.alias("a", "X")
+    original.merge("V", "X")
+    changes = original.engine.drain_changes()
+    assert list(changes) == [("a", "V"), ("V", "V"), ("X", "V")]
+
+
 # -- what the other events do ---------------------------------------------------------
 
 

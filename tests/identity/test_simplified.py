@@ -238,8 +238,8 @@ def test_merge_is_retroactive_for_events_stored_before_it(simplified):
 def test_link_is_reported_as_a_change(simplified):
     """A link changes the device's resolution, and ``drain_changes`` says so once."""
     simplified.track("U1", "D1")
-    assert simplified.engine.drain_changes() == [("$device:D1", "U1")]
-    assert simplified.engine.drain_changes() == []
+    assert list(simplified.engine.drain_changes()) == [("$device:D1", "U1")]
+    assert list(simplified.engine.drain_changes()) == []
     assert list(simplified.engine.mapping()) == [("$device:D1", "U1")]
 
 

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from idmerge.errors import StoreUnavailable
-from idmerge.identity import Event, Mode
+from idmerge.identity import Event, Mode, Resolutions
 from idmerge.ingest import ProjectWriter
 from idmerge.projects import Project
 from idmerge.query.resolved import resolved_events
@@ -61,7 +61,12 @@ def test_keys_are_dense_in_first_met_order_and_survive_a_restart(tmp_path: Path)
     ids); a reopened store goes on from where the file left off."""
     store = open_store(tmp_path)
     store.save_project(project())
-    store.commit(1, WriteBatch([event(0, "b"), event(1, "a"), event(2, "b")], mapping=[("c", "a")]))
+    store.commit(
+        1,
+        WriteBatch(
+            [event(0, "b"), event(1, "a"), event(2, "b")], mapping=Resolutions.of([("c", "a")])
+        ),
+    )
     assert keys(store) == {"b": 0, "a": 1, "c": 2}
     store.close()
     store = open_store(tmp_path)
@@ -236,7 +241,12 @@ def test_a_person_is_the_key_of_their_resolved_id(store: Store, mode: Mode) -> N
     stored id (it is never re-attributed)."""
     proj = project(mode=mode)
     store.save_project(proj)
-    store.commit(1, WriteBatch([event(0, "a"), event(1, "b"), event(2, "c")], mapping=[("b", "a")]))
+    store.commit(
+        1,
+        WriteBatch(
+            [event(0, "a"), event(1, "b"), event(2, "c")], mapping=Resolutions.of([("b", "a")])
+        ),
+    )
     found = people(store, proj)
     if mode is Mode.LEGACY:
         assert len({person for *_, person in found}) == 3
@@ -244,7 +254,9 @@ def test_a_person_is_the_key_of_their_resolved_id(store: Store, mode: Mode) -> N
         assert found[0][2] == found[1][2] != found[2][2]
         assert [resolved for _, resolved, _ in found] == ["a", "a", "c"]
     assert_one_key_per_person(store, proj)
-    store.commit(1, WriteBatch(mapping=[("c", "z")], replace_mapping=True))  # b split off
+    store.commit(
+        1, WriteBatch(mapping=Resolutions.of([("c", "z")]), replace_mapping=True)
+    )  # b split off
     found = people(store, proj)
     assert len({person for *_, person in found}) == 3
     if mode is not Mode.LEGACY:

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from idmerge.errors import StoreUnavailable
-from idmerge.identity import LogColumns, LogEntry, Mode, Op, Outcome, Reason
+from idmerge.identity import LogColumns, LogEntry, Mode, Op, Outcome, Reason, Resolutions
 from idmerge.projects import Project
 from idmerge.storage.base import (
     IngestionWarning,
@@ -66,7 +66,10 @@ def test_batch_writes_events_log_and_mapping(store: Store) -> None:
         LogEntry(2, Op.UNDO, ("a",), Outcome.SPLIT, Reason.UNDO_EVENT, "$split", None, 9, (1,)),
     ]
     store.commit(
-        1, WriteBatch([event(0), event(1, "a")], LogColumns.of(log), [("b", "a"), ("a", "a")])
+        1,
+        WriteBatch(
+            [event(0), event(1, "a")], LogColumns.of(log), Resolutions.of([("b", "a"), ("a", "a")])
+        ),
     )
     assert store.holds_data(1)
     assert store.last_seq(1) == 2
@@ -102,16 +105,16 @@ def test_log_alone_makes_a_project_hold_data(store: Store) -> None:
 def test_mapping_changes_upsert_and_self_rows_delete(store: Store) -> None:
     """A change replaces an id's row; an id resolving to itself loses its row."""
     store.save_project(project())
-    store.commit(1, WriteBatch(mapping=[("b", "a"), ("c", "a")]))
-    store.commit(1, WriteBatch(mapping=[("b", "z"), ("c", "c")]))
+    store.commit(1, WriteBatch(mapping=Resolutions.of([("b", "a"), ("c", "a")])))
+    store.commit(1, WriteBatch(mapping=Resolutions.of([("b", "z"), ("c", "c")])))
     assert list(store.read_mapping(1)) == [("b", "z")]
 
 
 def test_replace_mapping_drops_every_old_row(store: Store) -> None:
     """After a split the whole mapping is rewritten."""
     store.save_project(project())
-    store.commit(1, WriteBatch(mapping=[("b", "a"), ("c", "a")]))
-    store.commit(1, WriteBatch(mapping=[("d", "e")], replace_mapping=True))
+    store.commit(1, WriteBatch(mapping=Resolutions.of([("b", "a"), ("c", "a")])))
+    store.commit(1, WriteBatch(mapping=Resolutions.of([("d", "e")]), replace_mapping=True))
     assert list(store.read_mapping(1)) == [("d", "e")]
 
 
@@ -119,7 +122,9 @@ def test_projects_are_isolated(store: Store) -> None:
     """What one project writes never shows in another."""
     store.save_project(project())
     store.save_project(project(2, "two"))
-    store.commit(1, WriteBatch([event(0)], LogColumns.of([entry(0, "a", "b")]), [("b", "a")]))
+    store.commit(
+        1, WriteBatch([event(0)], LogColumns.of([entry(0, "a", "b")]), Resolutions.of([("b", "a")]))
+    )
     assert not store.holds_data(2)
     assert list(store.read_mapping(2)) == []
     assert list(store.read_events(2)) == []
@@ -136,10 +141,14 @@ def test_duplicates_are_all_kept(store: Store) -> None:
 def test_failed_batch_writes_nothing(store: Store) -> None:
     """A batch that fails half-way leaves events, log and mapping as they were."""
     store.save_project(project())
-    store.commit(1, WriteBatch([event(0)], LogColumns.of([entry(0, "a", "b")]), [("b", "a")]))
+    store.commit(
+        1, WriteBatch([event(0)], LogColumns.of([entry(0, "a", "b")]), Resolutions.of([("b", "a")]))
+    )
     bad = LogEntry(2, Op.MERGE, ("x", "y"), Outcome.MERGED, None, None, None, 0)  # type: ignore[arg-type]
     with pytest.raises(Exception):  # noqa: B017 - each backend fails in its own way
-        store.commit(1, WriteBatch([event(1), event(2)], [bad], [("y", "x"), ("b", "b")]))
+        store.commit(
+            1, WriteBatch([event(1), event(2)], [bad], Resolutions.of([("y", "x"), ("b", "b")]))
+        )
     assert [e.seq for e in store.read_events(1)] == [0]
     assert [e.seq for e in store.read_log(1)] == [0]
     assert list(store.read_mapping(1)) == [("b", "a")]
@@ -366,7 +375,7 @@ def test_query_reads_every_table_per_project(store: Store) -> None:
         WriteBatch(
             [event(0), event(1, "a")],
             LogColumns.of([entry(2, "a", "b")]),
-            [("b", "a")],
+            Resolutions.of([("b", "a")]),
             profile_updates=[update(3)],
             profiles=[profile()],
         ),

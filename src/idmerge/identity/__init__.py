@@ -22,6 +22,7 @@ from idmerge.identity.model import (
     Op,
     Outcome,
     Reason,
+    Resolutions,
     Step,
     new_entry,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Outcome",
     "Policy",
     "Reason",
+    "Resolutions",
     "Step",
     "failure_properties",
     "new_entry",

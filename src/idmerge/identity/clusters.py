@@ -24,12 +24,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final, cast
 
+from idmerge.identity.model import Resolutions
+
 #: What :meth:`Clusters.get` answers for an id that is a cluster of one.
 ALONE: Final = -1
 
 
 class Clusters:
-    """Every id's cluster, plus the set of ids whose resolved id changed lately."""
+    """Every id's cluster, plus notes of the ids whose resolved id changed lately."""
 
     __slots__ = (
         "_first",
@@ -37,13 +39,16 @@ class Clusters:
         "_last",
         "_merges",
         "_next",
+        "_noted",
+        "_noted_in",
         "_numbers",
         "_of",
+        "_renoted",
         "_resolved",
         "_size",
         "_then",
         "built",
-        "changed",
+        "tracking",
     )
 
     def __init__(self) -> None:
@@ -61,9 +66,17 @@ class Clusters:
         self._last: list[int] = []
         #: per log index, the index of the next entry of the same history (-1: none)
         self._then: list[int] = []
-        #: ids whose resolved id may have changed since the caller last drained it,
-        #: each with its cluster's number; None while a replay rebuilds everything
-        self.changed: dict[str, object] | None = {}
+        #: ids whose resolved id may have changed since the caller last drained them,
+        #: each beside its cluster's number then. Lists, not a dict: nearly every note
+        #: is of an id that just joined a cluster, which no note names yet, and a
+        #: dict, emptied at each drain, rehashed itself as it grew again (a tenth of
+        #: ``original``'s merge time, benchmarks/README.md). Only a join of two
+        #: clusters or a new resolved id notes an id again, and sets ``_renoted``.
+        self._noted: list[str] = []
+        self._noted_in: list[object] = []
+        self._renoted = False
+        #: whether to note changes at all (a replay rebuilds everything, so it does not)
+        self.tracking = True
         #: the cluster the latest ``attach`` or ``join`` left: the engine files the
         #: deciding log entry under it without looking the ids up again
         self.built = ALONE
@@ -140,8 +153,9 @@ class Clusters:
         number = self._numbers[cluster]
         self._of[newcomer] = number
         self._size[cluster] += 1
-        if self.changed is not None:
-            self.changed[newcomer] = number
+        if self.tracking:
+            self._noted.append(newcomer)
+            self._noted_in.append(number)
         self.built = cluster
         return cluster
 
@@ -170,12 +184,16 @@ class Clusters:
         sizes = self._size
         big, small = (a, b) if sizes[a] >= sizes[b] else (b, a)
         of, following, number = self._of, self._next, self._numbers[big]
-        changed = self.changed if self.changed is not None else {}
+        tracking = self.tracking
+        noted, noted_in = self._noted, self._noted_in
+        self._renoted = tracking
         # relabel the smaller ring, then splice it into the bigger one
         start = member = self._resolved[small]
         while True:
             of[member] = number
-            changed[member] = number
+            if tracking:
+                noted.append(member)
+                noted_in.append(number)
             member = following[member]
             if member == start:
                 break
@@ -200,10 +218,13 @@ class Clusters:
         if self._resolved[cluster] == resolved:
             return
         self._resolved[cluster] = resolved
-        if self.changed is not None:
+        if self.tracking:
             number = self._numbers[cluster]
+            noted, noted_in = self._noted, self._noted_in
             for member in self._ring(cluster):
-                self.changed[member] = number
+                noted.append(member)
+                noted_in.append(number)
+            self._renoted = True
 
     def _ring(self, cluster: int) -> Iterator[str]:
         start = member = self._resolved[cluster]
@@ -241,12 +262,20 @@ class Clusters:
 
     # -- what changed ------------------------------------------------------------
 
-    def drain_changes(self) -> list[tuple[str, str]]:
-        """``(id, resolved id)`` for every id whose resolved id may have changed."""
-        changed = self.changed or {}
-        self.changed = {}
+    def drain_changes(self) -> Resolutions:
+        """Every id whose resolved id may have changed, with its resolved id now: each
+        id once, in the order they were first noted."""
+        noted, noted_in, renoted = self._noted, self._noted_in, self._renoted
+        self._noted, self._noted_in, self._renoted = [], [], False
+        if renoted:  # an id's last note holds its cluster now
+            latest = dict(zip(noted, noted_in, strict=True))
+            noted, noted_in = list(latest), list(latest.values())
         resolved = self._resolved
-        return [(distinct_id, resolved[cast(int, c)]) for distinct_id, c in changed.items()]
+        return Resolutions(noted, [resolved[cast(int, c)] for c in noted_in])
+
+    def changes_pending(self) -> int:
+        """How many notes the next ``drain_changes`` reads (an id may have several)."""
+        return len(self._noted)
 
     def mapping(self) -> Iterator[tuple[str, str]]:
         """``(id, resolved id)`` for every id that resolves to another id."""

@@ -34,6 +34,7 @@ from idmerge.identity.model import (
     Op,
     Outcome,
     Reason,
+    Resolutions,
     Step,
 )
 from idmerge.identity.original import OriginalRules
@@ -205,8 +206,8 @@ class IdentityEngine:
         """``(id, resolved id)`` for every id that resolves to another id."""
         return self.clusters.mapping()
 
-    def drain_changes(self) -> list[tuple[str, str]]:
-        """``(id, resolved id)`` of the ids whose resolution changed since the last call."""
+    def drain_changes(self) -> Resolutions:
+        """The ids whose resolution changed since the last call, with their resolved ids."""
         return self.clusters.drain_changes()
 
     @property
@@ -250,7 +251,7 @@ class IdentityEngine:
         with paused_gc():
             engine = cls(policy, seen_ids=seen_ids)
             rules = engine._rules
-            engine.clusters.changed = None
+            engine.clusters.tracking = False
             columns = engine._log = LogColumns.of(entries)  # the outcomes corrected below
             for index, entry in enumerate(entries):
                 seq, op, ids, stored, stored_reason, _, insert_id, _, _ = entry
@@ -269,7 +270,7 @@ class IdentityEngine:
                 if outcome is not stored or reason is not stored_reason:
                     columns.outcome[index], columns.reason[index] = outcome, reason
                 engine._remember(index, op, ids, outcome, insert_id)
-        engine.clusters.changed = {}
+        engine.clusters.tracking = True
         return engine
 
 

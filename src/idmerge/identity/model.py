@@ -303,6 +303,44 @@ class LogColumns:
         return f"LogColumns({list(self)!r})"
 
 
+class Resolutions:
+    """Ids and the id each resolves to now, as two columns: ``resolved[i]`` is
+    ``ids[i]``'s. How the engine hands its changed ids to the writer, which stores
+    them column by column too: a pair object per id would only be taken apart again
+    (and, while alive, walked by the garbage collector)."""
+
+    __slots__ = ("ids", "resolved")
+
+    def __init__(self, ids: list[str] | None = None, resolved: list[str] | None = None) -> None:
+        self.ids: list[str] = [] if ids is None else ids
+        self.resolved: list[str] = [] if resolved is None else resolved
+        if len(self.ids) != len(self.resolved):
+            raise ValueError(f"{len(self.ids)} ids but {len(self.resolved)} resolved ids")
+
+    @classmethod
+    def of(cls, pairs: Iterable[tuple[str, str]]) -> Resolutions:
+        """The columns of ``(id, resolved id)`` pairs, in their order."""
+        rows = list(pairs)
+        return cls([pair[0] for pair in rows], [pair[1] for pair in rows])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        """``(id, resolved id)`` pairs, in order."""
+        return zip(self.ids, self.resolved, strict=True)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Resolutions):
+            return NotImplemented
+        return self.ids == other.ids and self.resolved == other.resolved
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"Resolutions({list(self)!r})"
+
+
 class Step(NamedTuple):
     """The engine's answer to one event."""
 

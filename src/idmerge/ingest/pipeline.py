@@ -31,6 +31,7 @@ from idmerge.identity import (
     LogEntry,
     Mode,
     Outcome,
+    Resolutions,
     paused_gc,
     split_entry,
 )
@@ -206,7 +207,7 @@ class ProjectWriter:
             if not dry_run:
                 batch = WriteBatch(
                     log=LogColumns.of([entry]),
-                    mapping=list(rebuilt.mapping()),
+                    mapping=Resolutions.of(rebuilt.mapping()),
                     replace_mapping=True,
                 )
                 with self._all_or_nothing():

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Protocol
 
 import pyarrow as pa
 
-from idmerge.identity import LogColumns, LogEntry
+from idmerge.identity import LogColumns, LogEntry, Resolutions
 from idmerge.projects import Project
 
 #: The tables (and their columns) that query SQL may read, as DuckDB declares them in
@@ -102,9 +102,9 @@ class WriteBatch:
 
     events: list[StoredEvent] = field(default_factory=list)
     log: LogColumns = field(default_factory=LogColumns)  # as the engine hands it over
-    #: ``(id, resolved id)`` of ids whose resolution changed; an id resolving to itself
-    #: has no row.
-    mapping: list[tuple[str, str]] = field(default_factory=list)
+    #: the ids whose resolution changed, and their resolved ids; an id resolving to
+    #: itself has no row.
+    mapping: Resolutions = field(default_factory=Resolutions)
     #: drop the project's whole mapping before writing ``mapping`` (after a split)
     replace_mapping: bool = False
     profile_updates: list[StoredProfileUpdate] = field(default_factory=list)

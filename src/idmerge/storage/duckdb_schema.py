@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from idmerge.identity import LogColumns, LogEntry, Op, Outcome, Reason, new_entry
+from idmerge.identity import LogColumns, LogEntry, Op, Outcome, Reason, Resolutions, new_entry
 
 #: 2 added profile_updates, profiles and ingestion_warnings; 3 the index on
 #: events.distinct_id; 4 saved_funnels; 5 the ids' integer keys (identity_keys,
@@ -305,10 +305,9 @@ def with_id_keys(table: pa.Table, events: list[Any], keys: IdKeys) -> pa.Table:
     return table.append_column("id_key", keys.column([event.distinct_id for event in events]))
 
 
-def mapping_table(pairs: list[tuple[str, str]], keys: IdKeys) -> pa.Table:
-    """Rows of ``identity_mapping`` (without project_id) for ``(id, resolved)`` pairs."""
-    ids = [pair[0] for pair in pairs]
-    resolved = [pair[1] for pair in pairs]
+def mapping_table(mapping: Resolutions, keys: IdKeys) -> pa.Table:
+    """Rows of ``identity_mapping`` (without project_id)."""
+    ids, resolved = mapping.ids, mapping.resolved
     return pa.table(
         [
             pa.array(ids, pa.string()),

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from idmerge.identity import LogColumns, LogEntry
+from idmerge.identity import LogColumns, LogEntry, Resolutions
 from idmerge.projects import Project
 from idmerge.storage.base import (
     QUERY_TABLES,
@@ -196,7 +196,10 @@ class MemoryStore:
             for name, table in (
                 ("events", events_table(data.events, keys)),
                 ("identity_log", log_table(LogColumns.of(data.log))),
-                ("identity_mapping", mapping_table(sorted(data.mapping.items()), keys)),
+                (
+                    "identity_mapping",
+                    mapping_table(Resolutions.of(sorted(data.mapping.items())), keys),
+                ),
                 ("profile_updates", rows_table(data.profile_updates, UPDATE_SCHEMA)),
                 ("profiles", rows_table(list(data.profiles.values()), PROFILE_SCHEMA)),
             ):
