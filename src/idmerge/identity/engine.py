@@ -124,11 +124,15 @@ class IdentityEngine:
         """
         rules, delivered, log = self._rules, self._delivered, self._log
         start = len(log)
+        # a list, numbered from 0: compiled, that loop is a C loop over the list's
+        # items (``enumerate`` with a start, or over any iterable, calls the builtin)
+        batch = events if isinstance(events, list) else list(events)
         distinct_ids: list[str] = []
         annotations_of: list[Mapping[str, str]] = []
         outcomes: list[Outcome | None] = []
         with paused_gc():
-            for seq, event in enumerate(events, first_seq):
+            for offset, event in enumerate(batch):
+                seq = first_seq + offset
                 distinct_id, annotations, op, ids, outcome, reason = rules.read(event)
                 if op is not None:
                     insert_id = event.insert_id
