@@ -166,18 +166,36 @@ class LogColumns:
 
     The engine keeps every entry it logs for the life of the server (explain reads
     them), and a log entry is a tuple holding enum members: the garbage collector
-    must visit it in every collection for as long as it lives. Its fields appended
-    to these lists are no object of their own (the ``ids`` tuple, which holds only
-    strings, the collector stops tracking at its first visit). Reading an entry
-    builds its :class:`LogEntry`.
+    must visit it in every collection for as long as it lives. The fields appended
+    to these lists are no container of their own, not even the entry's ids: nearly
+    every entry names one or two, kept in two columns (``first_id``, ``second_id``:
+    None where it names fewer), so the ``ids`` tuple the engine read them into is
+    freed (and reused) at once instead of being walked by the collector's next pass
+    (the collector's passes were then a tenth of ``original``'s merge time,
+    benchmarks/README.md). An entry naming more, an undo, keeps its whole tuple in
+    ``wide``, by index. Reading an entry builds its :class:`LogEntry`.
     """
 
-    __slots__ = ("event", "ids", "insert_id", "op", "outcome", "reason", "seq", "time", "undoes")
+    __slots__ = (
+        "event",
+        "first_id",
+        "insert_id",
+        "op",
+        "outcome",
+        "reason",
+        "second_id",
+        "seq",
+        "time",
+        "undoes",
+        "wide",
+    )
 
     def __init__(self) -> None:
         self.seq: list[int] = []
         self.op: list[Op] = []
-        self.ids: list[tuple[str, ...]] = []
+        self.first_id: list[str | None] = []
+        self.second_id: list[str | None] = []
+        self.wide: dict[int, tuple[str, ...]] = {}  # index -> the ids, when more than two
         self.outcome: list[Outcome] = []
         self.reason: list[Reason | None] = []
         self.event: list[str] = []
@@ -195,7 +213,7 @@ class LogColumns:
             (
                 columns.seq,
                 columns.op,
-                columns.ids,
+                ids,
                 columns.outcome,
                 columns.reason,
                 columns.event,
@@ -203,6 +221,8 @@ class LogColumns:
                 columns.time,
                 columns.undoes,
             ) = fields
+            for named in ids:
+                columns._add_ids(named)
         return columns
 
     def add(
@@ -221,7 +241,7 @@ class LogColumns:
         index = len(self.seq)
         self.seq.append(seq)
         self.op.append(op)
-        self.ids.append(ids)
+        self._add_ids(ids)
         self.outcome.append(outcome)
         self.reason.append(reason)
         self.event.append(event)
@@ -230,11 +250,43 @@ class LogColumns:
         self.undoes.append(())
         return index
 
+    def _add_ids(self, ids: tuple[str, ...]) -> None:
+        """Append the ids of the entry at index ``len(self.first_id)``."""
+        count = len(ids)
+        if count == 2:  # the usual case first
+            self.first_id.append(ids[0])
+            self.second_id.append(ids[1])
+            return
+        if count > 2:
+            self.wide[len(self.first_id)] = ids
+        self.first_id.append(ids[0] if count else None)
+        self.second_id.append(ids[1] if count > 1 else None)
+
+    def ids_at(self, index: int) -> tuple[str, ...]:
+        """The ids the entry at ``index`` names."""
+        if self.wide:
+            wide = self.wide.get(index)
+            if wide is not None:
+                return wide
+        first = self.first_id[index]
+        if first is None:
+            return ()
+        second = self.second_id[index]
+        return (first,) if second is None else (first, second)
+
+    def ids(self) -> list[tuple[str, ...]]:
+        """Every entry's ids, in order (a tuple each, built now)."""
+        return [self.ids_at(index) for index in range(len(self.first_id))]
+
     def extend(self, other: LogColumns) -> None:
         """Append every entry of ``other``, column by column."""
+        offset = len(self.seq)
         self.seq.extend(other.seq)
         self.op.extend(other.op)
-        self.ids.extend(other.ids)
+        self.first_id.extend(other.first_id)
+        self.second_id.extend(other.second_id)
+        for index, wide in other.wide.items():
+            self.wide[offset + index] = wide
         self.outcome.extend(other.outcome)
         self.reason.extend(other.reason)
         self.event.extend(other.event)
@@ -247,7 +299,10 @@ class LogColumns:
         tail = LogColumns()
         tail.seq = self.seq[start:]
         tail.op = self.op[start:]
-        tail.ids = self.ids[start:]
+        tail.first_id = self.first_id[start:]
+        tail.second_id = self.second_id[start:]
+        if self.wide:
+            tail.wide = {i - start: wide for i, wide in self.wide.items() if i >= start}
         tail.outcome = self.outcome[start:]
         tail.reason = self.reason[start:]
         tail.event = self.event[start:]
@@ -266,7 +321,7 @@ class LogColumns:
         return LogEntry(
             self.seq[index],
             self.op[index],
-            self.ids[index],
+            self.ids_at(index),
             self.outcome[index],
             self.reason[index],
             self.event[index],
@@ -281,7 +336,7 @@ class LogColumns:
             zip(
                 self.seq,
                 self.op,
-                self.ids,
+                self.ids(),
                 self.outcome,
                 self.reason,
                 self.event,
@@ -295,7 +350,19 @@ class LogColumns:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, LogColumns):
             return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in LogEntry._fields)
+        return (
+            self.seq == other.seq
+            and self.op == other.op
+            and self.first_id == other.first_id
+            and self.second_id == other.second_id
+            and self.wide == other.wide
+            and self.outcome == other.outcome
+            and self.reason == other.reason
+            and self.event == other.event
+            and self.insert_id == other.insert_id
+            and self.time == other.time
+            and self.undoes == other.undoes
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 

@@ -325,7 +325,7 @@ def log_table(entries: LogColumns) -> pa.Table:
         [
             pa.array(entries.seq, pa.int64()),
             pa.array([int(op) for op in entries.op], pa.int8()),
-            pa.array([list(ids) for ids in entries.ids], pa.list_(pa.string())),
+            pa.array(entries.ids(), pa.list_(pa.string())),
             pa.array([outcome.value for outcome in entries.outcome], pa.string()),
             pa.array([None if r is None else r.value for r in entries.reason], pa.string()),
             pa.array(entries.event, pa.string()),
