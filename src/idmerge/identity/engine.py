@@ -126,7 +126,7 @@ class IdentityEngine:
         start = len(log)
         # a list, numbered from 0: compiled, that loop is a C loop over the list's
         # items (``enumerate`` with a start, or over any iterable, calls the builtin)
-        batch = events if isinstance(events, list) else list(events)
+        batch: list[Event] = events if isinstance(events, list) else list(events)
         distinct_ids: list[str] = []
         annotations_of: list[Mapping[str, str]] = []
         outcomes: list[Outcome | None] = []
