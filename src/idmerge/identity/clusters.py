@@ -7,7 +7,11 @@ smaller side only. Unlike a textbook union-find, the id a cluster resolves to is
 chosen by the caller (the modes have rules for it), not by which side was larger.
 
 A cluster is a number, not an object: its facts are columns (lists indexed by the
-number) and its ids a ring through one dictionary (each id names the next). A server
+number). Its ids: the resolved id, a column; in a cluster of two (most of them: a
+device and its user), the other id, a column too; from three ids on, a ring through
+one dictionary (each id names the next). Keeping pairs out of the ring spares two
+inserts in a dictionary of every clustered id, whose slots no cache holds: a fifth of
+``original``'s merge time (benchmarks/README.md). A server
 holds millions of clusters for its whole life, and the garbage collector visits
 every container object at each of its passes; an object and an id list per cluster
 were a third of the engine's time in those visits (benchmarks/README.md). A
@@ -43,6 +47,7 @@ class Clusters:
         "_noted_in",
         "_numbers",
         "_of",
+        "_partner",
         "_renoted",
         "_resolved",
         "_size",
@@ -55,10 +60,12 @@ class Clusters:
         #: id -> its cluster's number, as the one int object of ``_numbers``: compiled,
         #: an int is boxed anew at every store into a dictionary (32 bytes per id)
         self._of: dict[str, object] = {}
-        self._next: dict[str, str] = {}  # id -> the next id of its cluster's ring
+        #: id -> the next id of its cluster's ring: only for clusters of three or more
+        self._next: dict[str, str] = {}
         # per cluster number; an absorbed cluster's number is never used again
         self._numbers: list[object] = []  # the number itself, boxed once
         self._resolved: list[str] = []
+        self._partner: list[str] = []  # in a cluster of two, its other id ("" otherwise)
         self._size: list[int] = []
         self._merges: list[int] = []  # unions of two multi-id clusters that built it (cdp)
         self._identified: list[bool] = []  # holds an id used as $identified_id (original)
@@ -109,15 +116,8 @@ class Clusters:
 
     def members(self, distinct_id: str) -> list[str]:
         """The ids of ``distinct_id``'s cluster, in no particular order."""
-        if distinct_id not in self._of:
-            return [distinct_id]
-        found = [distinct_id]
-        following = self._next
-        member = following[distinct_id]
-        while member != distinct_id:
-            found.append(member)
-            member = following[member]
-        return found
+        cluster = self.get(distinct_id)
+        return [distinct_id] if cluster < 0 else list(self._ids(cluster))
 
     def together(self, a: str, b: str) -> bool:
         if a == b:
@@ -133,8 +133,8 @@ class Clusters:
         number: object = cluster
         self._numbers.append(number)
         self._of[distinct_id] = number
-        self._next[distinct_id] = distinct_id
         self._resolved.append(distinct_id)
+        self._partner.append("")
         self._size.append(1)
         self._merges.append(0)
         self._identified.append(False)
@@ -147,12 +147,17 @@ class Clusters:
         answered it: ``ALONE`` when ``keep`` is a cluster of one too)."""
         if cluster < 0:
             cluster = self._start(keep)
-        following = self._next
-        following[newcomer] = following[keep]
-        following[keep] = newcomer
+        size = self._size[cluster]
+        if size == 1:  # keep is its only id: now a pair
+            self._partner[cluster] = newcomer
+        else:
+            self._ring_up(cluster)
+            following = self._next
+            following[newcomer] = following[keep]
+            following[keep] = newcomer
         number = self._numbers[cluster]
         self._of[newcomer] = number
-        self._size[cluster] += 1
+        self._size[cluster] = size + 1
         if self.tracking:
             self._noted.append(newcomer)
             self._noted_in.append(number)
@@ -183,24 +188,26 @@ class Clusters:
             return a
         sizes = self._size
         big, small = (a, b) if sizes[a] >= sizes[b] else (b, a)
-        of, following, number = self._of, self._next, self._numbers[big]
+        of, number = self._of, self._numbers[big]
         tracking = self.tracking
         noted, noted_in = self._noted, self._noted_in
         self._renoted = tracking
-        # relabel the smaller ring, then splice it into the bigger one
-        start = member = self._resolved[small]
-        while True:
+        for member in self._ids(small):  # relabel the smaller side
             of[member] = number
             if tracking:
                 noted.append(member)
                 noted_in.append(number)
-            member = following[member]
-            if member == start:
-                break
-        anchor = self._resolved[big]
-        following[anchor], following[start] = following[start], following[anchor]
-        self._resolve_as(big, self._resolved[a])
+        # then put its ids beside the bigger side's: as its pair, or spliced into its ring
+        start, anchor = self._resolved[small], self._resolved[big]
+        if sizes[big] + sizes[small] == 2:
+            self._partner[big] = start
+        else:
+            self._ring_up(big)
+            self._ring_up(small)
+            following = self._next
+            following[anchor], following[start] = following[start], following[anchor]
         sizes[big] += sizes[small]
+        self._resolve_as(big, self._resolved[a])
         if self._first[small] >= 0:  # big's history goes on with small's
             if self._last[big] >= 0:
                 self._then[self._last[big]] = self._first[small]
@@ -215,25 +222,46 @@ class Clusters:
     def _resolve_as(self, cluster: int, resolved: str) -> None:
         """Make ``cluster`` resolve to ``resolved`` (one of its ids), noting the change
         for every id of it."""
-        if self._resolved[cluster] == resolved:
+        before = self._resolved[cluster]
+        if before == resolved:
             return
         self._resolved[cluster] = resolved
+        if self._size[cluster] == 2:  # resolved was the pair's other id; now before is
+            self._partner[cluster] = before
         if self.tracking:
             number = self._numbers[cluster]
             noted, noted_in = self._noted, self._noted_in
-            for member in self._ring(cluster):
+            for member in self._ids(cluster):
                 noted.append(member)
                 noted_in.append(number)
             self._renoted = True
 
-    def _ring(self, cluster: int) -> Iterator[str]:
-        start = member = self._resolved[cluster]
-        following = self._next
-        while True:
-            yield member
-            member = following[member]
-            if member == start:
-                return
+    def _ids(self, cluster: int) -> Iterator[str]:
+        """The ids of ``cluster``, its resolved id first."""
+        start = self._resolved[cluster]
+        yield start
+        size = self._size[cluster]
+        if size == 2:
+            yield self._partner[cluster]
+        elif size > 2:
+            following = self._next
+            member = following[start]
+            while member != start:
+                yield member
+                member = following[member]
+
+    def _ring_up(self, cluster: int) -> None:
+        """Put the ids of ``cluster`` in the ring, which holds only clusters of three or
+        more ids, before it grows past two."""
+        size = self._size[cluster]
+        resolved = self._resolved[cluster]
+        if size == 1:
+            self._next[resolved] = resolved
+        elif size == 2:
+            partner = self._partner[cluster]
+            self._next[resolved] = partner
+            self._next[partner] = resolved
+            self._partner[cluster] = ""
 
     # -- history -----------------------------------------------------------------
 
