@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.identity.support import upsert
 
 from idmerge.identity import (
     DEFAULT_JUNK_IDS,
@@ -351,21 +352,12 @@ def test_drained_changes_build_the_mapping(mode, data):
     engine = IdentityEngine(Policy.for_mode(mode))
     table: dict[str, str] = {}
 
-    def drain() -> None:
-        changes = engine.drain_changes()
-        assert len(set(changes.ids)) == len(changes)
-        for x, resolved in changes:
-            if x == resolved:
-                table.pop(x, None)
-            else:
-                table[x] = resolved
-
     for n, event in enumerate(events):
         engine.apply(event, n + 1)
         if data.draw(st.booleans()):
-            drain()
+            upsert(table, engine.drain_changes())
             assert table == dict(engine.mapping())
-    drain()
+    upsert(table, engine.drain_changes())
     assert table == dict(engine.mapping())
 
 
