@@ -511,7 +511,10 @@ junk_like = st.one_of(
 ).flatmap(lambda v: st.sampled_from([v, "$device:" + v]))
 
 
-@given(junk_like, st.sampled_from([DEFAULT_JUNK_IDS, ("\u0130d", "\u017ftop", "\u212a"), ()]))
+@given(
+    junk_like,
+    st.sampled_from([DEFAULT_JUNK_IDS, ("\u0130d", "\u017ftop", "\u212a", "\u00dfx"), ()]),
+)
 @settings(max_examples=3000, deadline=None)
 def test_is_junk_is_the_documented_rule(distinct_id: str, junk: tuple[str, ...]) -> None:
     """Blank, or in the junk list once stripped and lower-cased (the ``$device:`` prefix

@@ -80,7 +80,9 @@ class Policy:
 
     def __post_init__(self) -> None:
         junk = [x for x in self.junk_ids if x]
-        starts = {ord(case(x[0])) for x in junk for case in (str.lower, str.upper)}
+        # a case may be longer than one character ("ß" upper-cases to "SS"); such a
+        # list is not ASCII, and the fast path that reads these is off for it anyway
+        starts = {ord(c) for x in junk for c in x[0].lower() + x[0].upper()}
         object.__setattr__(self, "_junk_lengths", frozenset(len(x) for x in junk))
         object.__setattr__(self, "_junk_starts", frozenset(starts))
         object.__setattr__(self, "_ascii_junk", all(x.isascii() for x in junk))
