@@ -462,7 +462,9 @@ def test_malformed_events_never_raise(mode, name, props, trusted):
 
 #: The GUID rule (identity.md, Original ID Merge) as a regular expression: what
 #: ``is_guid``'s character loop must agree with.
-GUID_RULE = re.compile(r"(?:\$device:)?(?:[0-9a-f]{32}|[0-9a-f]+(?:-[0-9a-f]+){4})", re.IGNORECASE)
+#: The prefix is the SDKs' own, in lower case, as everywhere else (``DEVICE_PREFIX``);
+#: the hex digits may be in any case.
+GUID_RULE = re.compile(r"(?:\$device:)?(?i:[0-9a-f]{32}|[0-9a-f]+(?:-[0-9a-f]+){4})")
 #: Text built mostly from the characters the two checks look at, so that near-misses
 #: (a group too many, an empty group, 31 digits, a stray letter) are common.
 #: The code points either side of the hex ranges, one per id at most.
@@ -479,7 +481,11 @@ id_like = st.one_of(
     ).map(lambda t: t[0][: t[1]] + t[2] + t[0][t[1] + 1 :]),
     st.builds(
         "".join,
-        st.lists(st.sampled_from(["$device:", "-", "0", "a", "F", "g", " ", "deadbeef", "-x"])),
+        st.lists(
+            st.sampled_from(
+                ["$device:", "$DEVICE:", "-", "0", "a", "F", "g", " ", "deadbeef", "-x"]
+            )
+        ),
     ),
     st.text(max_size=12),
     # lone surrogates: Python strings may hold them, UTF-8 cannot (no error, no match)
