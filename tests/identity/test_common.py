@@ -168,6 +168,19 @@ def test_junk_device_id_is_junk_after_the_prefix(project, mode):
     assert h.cluster("$device:null") == {"$device:null"}
 
 
+@pytest.mark.parametrize("mode", [Mode.SIMPLIFIED, Mode.CDP])
+def test_a_user_id_that_is_the_devices_own_id_links_nothing(project, mode):
+    """``$user_id`` ``$device:x`` with ``$device_id`` ``x`` names one id twice: nothing
+    to link (it was a cluster holding one id twice, of size 2)."""
+    h = project(mode)
+    step = h.track("$device:x", "x")
+    assert step.outcome is Outcome.NOOP
+    assert step.entry is None
+    assert h.engine.cluster("$device:x") == ["$device:x"]
+    assert h.engine.clusters.size("$device:x") == 1
+    assert h.track("U1", "x").outcome is Outcome.LINKED  # the device is still free
+
+
 def test_junk_checked_before_every_original_criterion(original):
     """Decision: in original, junk ids are refused before any other check."""
     assert original.identify("null", "null").entry.reason is Reason.JUNK_ID

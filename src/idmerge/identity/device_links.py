@@ -54,6 +54,8 @@ def decide_link(
     mine = clusters.get(user)
     if owner >= 0 and owner == mine:
         return None  # linked already: the common case once a user has logged in
+    if owner < 0 and user == device:
+        return None  # the user id is the device's own stored id: nothing to link
     is_junk = policy.is_junk
     # an id that belongs to a cluster was admitted already, so it is not junk
     if not screened and ((mine < 0 and is_junk(user)) or (owner < 0 and is_junk(device))):
