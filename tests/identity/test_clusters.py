@@ -80,3 +80,18 @@ def test_a_pair_whose_resolved_id_changes_keeps_both_ids() -> None:
     clusters.union("c", "a")  # c, alone, joins the pair: three ids, a ring
     assert sorted(clusters.members("b")) == ["a", "b", "c"]
     assert clusters.resolve("b") == "c"
+
+
+def test_a_join_while_not_tracking_keeps_an_earlier_repeat_noted() -> None:
+    """Notes taken before tracking was paused may name an id twice; the drain after
+    it still names each id once."""
+    clusters = Clusters()
+    for keep, other in (("a", "b"), ("c", "d"), ("a", "c")):  # two pairs joined
+        clusters.union(keep, other)
+    clusters.tracking = False
+    clusters.union("e", "f")
+    clusters.union("b", "e")  # another join of two clusters of several ids
+    clusters.tracking = True
+    changes = clusters.drain_changes()
+    assert len(set(changes.ids)) == len(changes)
+    assert dict(changes) == {"b": "a", "c": "a", "d": "a"}

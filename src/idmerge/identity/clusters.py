@@ -191,7 +191,7 @@ class Clusters:
         of, number = self._of, self._numbers[big]
         tracking = self.tracking
         noted, noted_in = self._noted, self._noted_in
-        self._renoted = tracking
+        self._renoted = self._renoted or tracking
         for member in self._ids(small):  # relabel the smaller side
             of[member] = number
             if tracking:
