@@ -87,6 +87,19 @@ def test_the_engine_keeps_no_object_per_merge_for_the_collector() -> None:
     assert [entry.seq for entry in engine.explain(anon(5)).history] == [5]
 
 
+def test_a_new_engines_containers_start_in_the_oldest_generation() -> None:
+    """The columns that grow to millions of items are promoted while empty, so no young
+    collection ever walks them (only a full one does)."""
+    engine = IdentityEngine(Policy.for_mode(Mode.ORIGINAL))
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(engine._log.seq) in oldest
+    assert id(engine._log.first_id) in oldest
+    assert id(engine._delivered) in oldest
+    assert not {id(engine._log.seq), id(engine._delivered)} & {
+        id(o) for generation in (0, 1) for o in gc.get_objects(generation=generation)
+    }
+
+
 # -- Resolutions: the changed ids the engine hands the writer --------------------------
 
 
