@@ -11,7 +11,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from functools import partial
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
+
+_T = TypeVar("_T")
 
 
 class Mode(enum.StrEnum):
@@ -172,8 +174,9 @@ class LogColumns:
     None where it names fewer), so the ``ids`` tuple the engine read them into is
     freed (and reused) at once instead of being walked by the collector's next pass
     (the collector's passes were then a tenth of ``original``'s merge time,
-    benchmarks/README.md). An entry naming more, an undo, keeps its whole tuple in
-    ``wide``, by index. Reading an entry builds its :class:`LogEntry`.
+    benchmarks/README.md). What only an undo has is kept by index instead of in a
+    column: its ids when it names more than two (``wide``), and the sequence numbers
+    it undoes (``undoes``). Reading an entry builds its :class:`LogEntry`.
     """
 
     __slots__ = (
@@ -201,7 +204,7 @@ class LogColumns:
         self.event: list[str] = []
         self.insert_id: list[str | None] = []
         self.time: list[int] = []
-        self.undoes: list[tuple[int, ...]] = []
+        self.undoes: dict[int, tuple[int, ...]] = {}  # index -> what it undoes, if anything
 
     @classmethod
     def of(cls, entries: Iterable[LogEntry]) -> LogColumns:
@@ -219,10 +222,11 @@ class LogColumns:
                 columns.event,
                 columns.insert_id,
                 columns.time,
-                columns.undoes,
+                undoes,
             ) = fields
             for named in ids:
                 columns._add_ids(named)
+            columns.undoes = {index: seqs for index, seqs in enumerate(undoes) if seqs}
         return columns
 
     def add(
@@ -247,7 +251,6 @@ class LogColumns:
         self.event.append(event)
         self.insert_id.append(insert_id)
         self.time.append(time)
-        self.undoes.append(())
         return index
 
     def _add_ids(self, ids: tuple[str, ...]) -> None:
@@ -278,6 +281,11 @@ class LogColumns:
         """Every entry's ids, in order (a tuple each, built now)."""
         return [self.ids_at(index) for index in range(len(self.first_id))]
 
+    def undoes_column(self) -> list[tuple[int, ...]]:
+        """What each entry undoes, in order (``()`` for all but undo entries)."""
+        undoes = self.undoes
+        return [undoes.get(index, ()) for index in range(len(self.seq))]
+
     def extend(self, other: LogColumns) -> None:
         """Append every entry of ``other``, column by column."""
         offset = len(self.seq)
@@ -285,14 +293,13 @@ class LogColumns:
         self.op.extend(other.op)
         self.first_id.extend(other.first_id)
         self.second_id.extend(other.second_id)
-        for index, wide in other.wide.items():
-            self.wide[offset + index] = wide
+        self.wide.update(_shifted(other.wide, offset))
         self.outcome.extend(other.outcome)
         self.reason.extend(other.reason)
         self.event.extend(other.event)
         self.insert_id.extend(other.insert_id)
         self.time.extend(other.time)
-        self.undoes.extend(other.undoes)
+        self.undoes.update(_shifted(other.undoes, offset))
 
     def since(self, start: int) -> LogColumns:
         """The entries from index ``start`` on, as columns of their own."""
@@ -301,14 +308,13 @@ class LogColumns:
         tail.op = self.op[start:]
         tail.first_id = self.first_id[start:]
         tail.second_id = self.second_id[start:]
-        if self.wide:
-            tail.wide = {i - start: wide for i, wide in self.wide.items() if i >= start}
+        tail.wide = _shifted(self.wide, -start, start)
         tail.outcome = self.outcome[start:]
         tail.reason = self.reason[start:]
         tail.event = self.event[start:]
         tail.insert_id = self.insert_id[start:]
         tail.time = self.time[start:]
-        tail.undoes = self.undoes[start:]
+        tail.undoes = _shifted(self.undoes, -start, start)
         return tail
 
     def __len__(self) -> int:
@@ -327,7 +333,7 @@ class LogColumns:
             self.event[index],
             self.insert_id[index],
             self.time[index],
-            self.undoes[index],
+            self.undoes.get(index, ()),
         )
 
     def __iter__(self) -> Iterator[LogEntry]:
@@ -342,7 +348,7 @@ class LogColumns:
                 self.event,
                 self.insert_id,
                 self.time,
-                self.undoes,
+                self.undoes_column(),
                 strict=True,
             ),
         )
@@ -368,6 +374,13 @@ class LogColumns:
 
     def __repr__(self) -> str:
         return f"LogColumns({list(self)!r})"
+
+
+def _shifted(by_index: dict[int, _T], by: int, start: int = 0) -> dict[int, _T]:
+    """``by_index``'s items from index ``start`` on, their indexes moved by ``by``."""
+    if not by_index:  # nearly always: only undo entries put anything here
+        return {}
+    return {index + by: value for index, value in by_index.items() if index >= start}
 
 
 class Resolutions:

@@ -331,7 +331,7 @@ def log_table(entries: LogColumns) -> pa.Table:
             pa.array(entries.event, pa.string()),
             pa.array(entries.insert_id, pa.string()),
             pa.array(entries.time, pa.int64()),
-            pa.array([list(u) if u else None for u in entries.undoes]),
+            pa.array([list(u) if u else None for u in entries.undoes_column()]),
         ],
         schema=LOG_SCHEMA,
     )
