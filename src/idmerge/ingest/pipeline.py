@@ -298,9 +298,9 @@ class _Staging:
         receipt.events = len(events)
         receipt.outcomes = applied.outcomes
         logged = applied.entries
-        for index, outcome in enumerate(logged.outcome):
-            entry = logged[index] if outcome is Outcome.REFUSED else None  # only to warn
-            if entry is not None and entry.reason is not None:
+        for index, (outcome, reason) in enumerate(zip(logged.outcome, logged.reason, strict=True)):
+            if outcome is Outcome.REFUSED and reason is not None:
+                entry = logged[index]  # built only for the refused ones, to warn
                 position = entry.seq - first
                 self._warn(
                     receipt,
@@ -311,9 +311,9 @@ class _Staging:
                     distinct_id=applied.distinct_ids[position],
                     event=entry.event,
                     field=None,
-                    reason=entry.reason.value,
+                    reason=reason.value,
                     message=f"identity event refused ({', '.join(entry.ids)}): "
-                    + entry.reason.description,
+                    + reason.description,
                     payload=None,
                 )
         return applied
