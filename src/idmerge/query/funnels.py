@@ -185,14 +185,11 @@ def funnel_sql(project: Project, spec: FunnelSpec) -> tuple[str, dict[str, Any]]
         or spec.where is not None
         or any(step.where is not None for step in spec.steps)
     )
-    dedup = shared or reads_properties
-    if where is not None and not dedup:
-        filters.append(where)
     relation = f"SELECT * FROM ({resolved_events(project)}) e WHERE " + " AND ".join(filters)
-    if dedup:  # where reads what stands for the event: after the retries are dropped
+    if shared or reads_properties:
         relation = deduplicated(relation)
-        if where is not None:
-            relation = f"SELECT * FROM ({relation}) e WHERE {where}"
+    if where is not None:  # reads what stands for the event: after the retries are dropped
+        relation = f"SELECT * FROM ({relation}) e WHERE {where}"
     seq = ", e.seq AS q" if shared else ""
     ev = f"SELECT e.person AS u, e.time AS t{seq}, {', '.join(flags)}{segment} FROM ({relation}) e"
     bucket = spec.buckets.sql("t")
