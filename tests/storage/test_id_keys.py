@@ -140,6 +140,18 @@ def test_two_stores_on_one_file_give_keys_apart(tmp_path: Path) -> None:
     first.close()
 
 
+def damage_keys(data_dir: Path, damage: str, ids: tuple[str, ...] = ("a",)) -> None:
+    """A store in ``data_dir`` whose project 1 holds an event for each of ``ids``, then
+    ``damage`` done to its id keys behind the store's back (the store left closed)."""
+    store = open_store(data_dir)
+    store.save_project(project())
+    store.commit(1, WriteBatch([event(seq, x) for seq, x in enumerate(ids)]))
+    store.close()
+    con = duckdb.connect(str(data_dir / DATABASE_FILE))
+    con.execute(damage)
+    con.close()
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -151,13 +163,7 @@ def test_two_stores_on_one_file_give_keys_apart(tmp_path: Path) -> None:
 def test_damaged_keys_take_no_more_writes(tmp_path: Path, damage: str) -> None:
     """Keys that are not one per id, 0 to n-1, would make new keys clash: the store
     refuses to write the project, naming the problem, and reads still work."""
-    store = open_store(tmp_path)
-    store.save_project(project())
-    store.commit(1, WriteBatch([event(0, "a"), event(1, "b")]))
-    store.close()
-    con = duckdb.connect(str(tmp_path / DATABASE_FILE))
-    con.execute(damage)
-    con.close()
+    damage_keys(tmp_path, damage, ("a", "b"))
     store = open_store(tmp_path)
     with pytest.raises(StoreUnavailable, match="damaged: project 1's id keys"):
         store.commit(1, WriteBatch([event(2, "new")]))
@@ -174,13 +180,7 @@ def test_a_write_to_a_damaged_project_is_refused_before_the_engine_is_touched(
 ) -> None:
     """A refused write leaves nothing to undo: the writer does not rebuild its engine
     from the whole store on every retry of it."""
-    store = open_store(tmp_path)
-    store.save_project(project())
-    store.commit(1, WriteBatch([event(0, "a")]))
-    store.close()
-    con = duckdb.connect(str(tmp_path / DATABASE_FILE))
-    con.execute("INSERT INTO identity_keys VALUES (1, 'b', 0)")
-    con.close()
+    damage_keys(tmp_path, "INSERT INTO identity_keys VALUES (1, 'b', 0)")  # key 0 twice
     store = open_store(tmp_path)
     writer = ProjectWriter(store, project())
     engine = writer.engine
@@ -197,13 +197,7 @@ def test_a_server_starts_beside_a_damaged_project(
 ) -> None:
     """Damaged keys in one project do not keep the server from starting: it logs
     which project takes no writes."""
-    store = open_store(tmp_path)
-    store.save_project(project())
-    store.commit(1, WriteBatch([event(0, "a")]))
-    store.close()
-    con = duckdb.connect(str(tmp_path / DATABASE_FILE))
-    con.execute("INSERT INTO identity_keys VALUES (1, 'b', 0)")
-    con.close()
+    damage_keys(tmp_path, "INSERT INTO identity_keys VALUES (1, 'b', 0)")  # key 0 twice
     state = ServerState.open(open_store(tmp_path))
     assert "project 'app1' takes no writes" in caplog.text
     assert "damaged" in caplog.text
